@@ -1,0 +1,1 @@
+"""Core engine: tasks, norms, tiny Transformer, paired trainer, metrics. No Streamlit here."""

@@ -1,0 +1,151 @@
+"""RunConfig: the one validated description of an experiment.
+
+Widgets, URL parameters and CLI flags all become a RunConfig; every metric row and CSV export
+carries it (``asdict``), so a number can always be traced back to the settings that made it.
+Every field has hard bounds (``LIMITS``) so that no input, however it arrives, can ask a shared
+host for an unbounded amount of work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+TASKS = ("text", "control")
+NORMS = ("ln", "bn", "masked_bn", "rms", "none")
+LENGTHS = ("fixed", "uniform", "longtail")
+BATCHING = ("random", "bucketed")
+PLACEMENTS = ("pre", "post")
+
+NORM_LABELS = {
+    "ln": "LayerNorm",
+    "bn": "BatchNorm (naive, pads counted)",
+    "masked_bn": "BatchNorm (pads masked)",
+    "rms": "RMSNorm",
+    "none": "no norm",
+}
+
+# (low, high) inclusive bounds of numeric fields. Caps keep one visitor from starving others.
+LIMITS: dict[str, tuple[float, float]] = {
+    "batch_size": (1, 64),
+    "min_len": (2, 64),
+    "max_len": (2, 64),
+    "steps": (1, 3000),
+    "lr": (1e-5, 1.0),
+    "weight_decay": (0.0, 1.0),
+    "warmup": (0, 1000),
+    "grad_clip": (0.0, 100.0),
+    "d_model": (8, 256),
+    "n_layers": (1, 8),
+    "n_heads": (1, 16),
+    "eval_every": (1, 1000),
+    "eval_size": (8, 512),
+    "bn_momentum": (0.001, 1.0),
+    "eps": (1e-8, 1e-1),
+    "seed": (0, 2**31 - 1),
+    "diverge_grad_norm": (1.0, 1e12),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or out of range. ``field`` names it, for CLI and UI messages."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.detail = message
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One paired run: every model in ``norms`` trains from the same init on the same batches."""
+
+    task: str = "text"  # synthetic language with variable-length sentences; "control": BN-friendly
+    norms: tuple[str, ...] = ("bn", "ln")  # the variants trained side by side
+    batch_size: int = 8  # small enough that BN's batch statistics are visibly noisy
+    lengths: str = "uniform"  # sentence length distribution: fixed | uniform | longtail
+    min_len: int = 4  # shortest sentence (tokens fed to the model)
+    max_len: int = 32  # longest sentence; batches are padded to their longest member
+    batching: str = "random"  # random | bucketed (groups similar lengths, less padding)
+    placement: str = "pre"  # pre: x + f(norm(x)); post: norm(x + f(x)) as in the 2017 Transformer
+    steps: int = 300  # a few seconds on a 2-core CPU
+    lr: float = 3e-3  # AdamW peak learning rate; tiny models like it high
+    weight_decay: float = 0.01  # applied to tensors with dim >= 2 only, whatever module holds them
+    warmup: int = 20  # linear warm-up steps, then cosine decay to 10%
+    grad_clip: float = 1.0  # global L2 clip (0 disables); norms are recorded before clipping
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    eval_every: int = 25  # held-out loss every N steps (and at the last step)
+    eval_size: int = 128  # held-out sentences, a fixed set per task and length setting
+    bn_momentum: float = 0.1  # as nn.BatchNorm1d
+    eps: float = 1e-5  # as nn.LayerNorm / nn.BatchNorm1d
+    seed: int = 0  # init weights and data order; same seed, same numbers
+    diverge_grad_norm: float = 1e4  # a model whose grad norm exceeds this is marked diverged
+
+    def __post_init__(self):
+        _check_choice("task", self.task, TASKS)
+        norms = self.norms
+        if isinstance(norms, str):
+            norms = tuple(n.strip() for n in norms.split(",") if n.strip())
+            object.__setattr__(self, "norms", norms)
+        if not isinstance(norms, tuple):
+            object.__setattr__(self, "norms", tuple(norms))
+            norms = self.norms
+        if not norms:
+            raise ConfigError("norms", f"choose at least one of {', '.join(NORMS)}")
+        for n in norms:
+            _check_choice("norms", n, NORMS)
+        if len(set(norms)) != len(norms):
+            raise ConfigError("norms", f"each norm at most once, got {','.join(norms)}")
+        _check_choice("lengths", self.lengths, LENGTHS)
+        _check_choice("batching", self.batching, BATCHING)
+        _check_choice("placement", self.placement, PLACEMENTS)
+        for f in fields(self):
+            if f.name in LIMITS:
+                _check_number(f.name, getattr(self, f.name), f.type)
+        if self.min_len > self.max_len:
+            raise ConfigError("min_len", f"must be <= max_len ({self.max_len}), got {self.min_len}")
+        if self.d_model % self.n_heads:
+            raise ConfigError("n_heads", f"must divide d_model ({self.d_model}), got {self.n_heads}")
+        if self.task == "control" and self.lengths != "fixed":
+            raise ConfigError("lengths", "the control task has fixed-length sequences: use 'fixed'")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["norms"] = list(self.norms)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown setting; known: {', '.join(sorted(known))}")
+        return cls(**{k: tuple(v) if k == "norms" and isinstance(v, list) else v for k, v in d.items()})
+
+    def replace(self, **changes) -> RunConfig:
+        return replace(self, **changes)
+
+    @property
+    def config_id(self) -> str:
+        """Short stable hash of all settings: equal ids, equal numbers."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:10]
+
+
+def _check_choice(name: str, value, choices):
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _check_number(name: str, value, annotation):
+    lo, hi = LIMITS[name]
+    is_int = annotation in (int, "int")
+    ok_type = isinstance(value, int) if is_int else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        kind = "an integer" if is_int else "a number"
+        raise ConfigError(name, f"must be {kind} in [{lo:g}, {hi:g}], got {value!r}")
+    if not (lo <= value <= hi):  # also rejects NaN
+        raise ConfigError(name, f"must be in [{lo:g}, {hi:g}], got {value!r}")

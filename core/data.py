@@ -1,0 +1,192 @@
+"""Tasks: seeded synthetic token streams, padded batches with a valid-token mask.
+
+Two tasks share one vocabulary (PAD, BOS, EOS and 45 words):
+
+* ``text``: a causal language-modelling task on a synthetic language. Sentences have variable
+  length, always start with BOS and end by predicting EOS; words follow a sparse first-order Markov
+  chain whose word frequencies are Zipfian, like real text. Batches are padded (right) to their
+  longest sentence, so BN's per-channel statistics pool BOS, frequent words, rare words and pads.
+* ``control``: fixed length, no padding, no BOS/EOS, and a doubly stochastic chain (a mixture of
+  permutations) whose stationary distribution is uniform and which starts in it: every position of
+  every sequence has the same distribution, so the values BN pools are comparable, as in images.
+
+The language itself is fixed (``LANGUAGE_SEED``); the run's seed only picks which sentences are
+drawn and in what order. The held-out set is fixed per task and length setting (``EVAL_SEED``), so
+losses from different seeds and batch sizes are scored on the same sentences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from core.config import RunConfig
+
+PAD, BOS, EOS = 0, 1, 2
+N_SPECIAL = 3
+VOCAB_SIZE = 48
+N_WORDS = VOCAB_SIZE - N_SPECIAL
+IGNORE = -100  # target value at pad positions: cross_entropy skips it
+LANGUAGE_SEED = 20170612  # fixes the language (transition tables); not the run's seed
+EVAL_SEED = 7919
+SUCCESSORS = 4  # each word is followed by one of 4 words: sparse, hence learnable
+CONTROL_MIX = (0.55, 0.25, 0.15, 0.05)  # weights of the permutations in the control chain
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A padded batch. Shapes: tokens, targets, valid (B, T); lengths (B,)."""
+
+    tokens: torch.Tensor  # (B, T) int64 inputs, PAD after each sentence's end
+    targets: torch.Tensor  # (B, T) int64 next tokens, IGNORE at pads
+    valid: torch.Tensor  # (B, T) bool, True for real tokens
+    lengths: torch.Tensor  # (B,) int64 real tokens per sentence
+
+    @property
+    def pad_fraction(self) -> float:
+        return 1.0 - self.lengths.sum().item() / self.valid.numel()
+
+    def padded_to(self, length: int) -> Batch:
+        """The same sentences padded (right) to ``length`` positions: the pad-length probe."""
+        B, T = self.tokens.shape
+        extra = length - T
+        if extra < 0:
+            raise ValueError(f"cannot pad a batch of length {T} to {length}")
+        return Batch(
+            tokens=torch.cat([self.tokens, self.tokens.new_full((B, extra), PAD)], 1),
+            targets=torch.cat([self.targets, self.targets.new_full((B, extra), IGNORE)], 1),
+            valid=torch.cat([self.valid, self.valid.new_zeros((B, extra))], 1),
+            lengths=self.lengths,
+        )
+
+    def select(self, rows) -> Batch:
+        """Rows ``rows`` as a batch, trimmed to their longest sentence."""
+        rows = torch.as_tensor(rows)
+        T = int(self.lengths[rows].max())
+        return Batch(self.tokens[rows, :T], self.targets[rows, :T], self.valid[rows, :T], self.lengths[rows])
+
+
+@lru_cache(maxsize=None)
+def _text_language() -> tuple[torch.Tensor, torch.Tensor]:
+    """(first-word probs (V,), transition matrix (V, V)) of the synthetic language."""
+    g = torch.Generator().manual_seed(LANGUAGE_SEED)
+    zipf = 1.0 / torch.arange(1, N_WORDS + 1, dtype=torch.float64) ** 1.1
+    zipf = zipf / zipf.sum()
+    words = torch.arange(N_SPECIAL, VOCAB_SIZE)
+    trans = torch.zeros(VOCAB_SIZE, VOCAB_SIZE, dtype=torch.float64)
+    for prev in [BOS, *words.tolist()]:
+        succ = words[torch.multinomial(zipf, SUCCESSORS, replacement=False, generator=g)]
+        # Dirichlet(1) weights, drawn as normalised exponentials so that our generator is used.
+        expo = -torch.log(torch.rand(SUCCESSORS, generator=g, dtype=torch.float64))
+        trans[prev, succ] = expo / expo.sum()
+    return trans[BOS].clone(), trans
+
+
+@lru_cache(maxsize=None)
+def _control_language() -> torch.Tensor:
+    """Permutations (K, N_WORDS) of the control chain: next = perm_k[prev] with prob CONTROL_MIX[k]."""
+    g = torch.Generator().manual_seed(LANGUAGE_SEED + 1)
+    return torch.stack([torch.randperm(N_WORDS, generator=g) for _ in CONTROL_MIX])
+
+
+def sample_lengths(cfg: RunConfig, n: int, g: torch.Generator) -> torch.Tensor:
+    """n sentence lengths from cfg.lengths: fixed=max_len, uniform[min,max], longtail (most short)."""
+    lo, hi = cfg.min_len, cfg.max_len
+    if cfg.lengths == "fixed" or cfg.task == "control":
+        return torch.full((n,), hi, dtype=torch.long)
+    if cfg.lengths == "uniform":
+        return torch.randint(lo, hi + 1, (n,), generator=g)
+    # longtail: lo + (hi-lo+1)*u^4; mean about lo + range/5, but a batch of 8 usually holds a
+    # sentence longer than half the range, so most of its positions are pads.
+    u = torch.rand(n, generator=g, dtype=torch.float64)
+    return (lo + ((hi - lo + 1) * u**4).floor().long()).clamp(max=hi)
+
+
+def sample_sentences(cfg: RunConfig, n: int, g: torch.Generator) -> Batch:
+    """n sentences from cfg.task, padded to max_len (use ``Batch.select`` to trim)."""
+    T = cfg.max_len
+    lengths = sample_lengths(cfg, n, g)
+    if cfg.task == "control":
+        perms = _control_language()
+        mix = torch.tensor(CONTROL_MIX, dtype=torch.float64)
+        states = torch.empty(n, T + 1, dtype=torch.long)
+        states[:, 0] = torch.randint(0, N_WORDS, (n,), generator=g)
+        choice = torch.multinomial(mix, n * T, replacement=True, generator=g).view(n, T)
+        for t in range(T):
+            states[:, t + 1] = perms[choice[:, t], states[:, t]]
+        seq = states + N_SPECIAL  # (n, T+1)
+        return Batch(seq[:, :T].contiguous(), seq[:, 1:].contiguous(), torch.ones(n, T, dtype=torch.bool), lengths)
+
+    _, trans = _text_language()
+    seq = torch.empty(n, T + 1, dtype=torch.long)
+    seq[:, 0] = BOS
+    for t in range(T):
+        seq[:, t + 1] = torch.multinomial(trans[seq[:, t]], 1, generator=g).squeeze(1)
+    pos = torch.arange(T + 1)
+    seq[pos >= lengths[:, None] + 1] = PAD  # PAD after the sentence
+    seq[torch.arange(n), lengths] = EOS  # the last target of each sentence is EOS
+    valid = pos[:T] < lengths[:, None]  # (n, T)
+    tokens = seq[:, :T].masked_fill(~valid, PAD)
+    targets = seq[:, 1:].masked_fill(~valid, IGNORE)
+    return Batch(tokens.contiguous(), targets.contiguous(), valid, lengths)
+
+
+class BatchStream:
+    """The run's training batches, in order; every model of a paired run sees exactly these.
+
+    ``random``: each batch is batch_size fresh sentences. ``bucketed``: draw a pool of 16 batches'
+    worth, sort by length, cut into batches and shuffle their order (less padding per batch).
+    """
+
+    POOL_BATCHES = 16
+
+    def __init__(self, cfg: RunConfig, g: torch.Generator):
+        self.cfg, self.g = cfg, g
+        self._queue: list[Batch] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Batch:
+        if not self._queue:
+            self._refill()
+        return self._queue.pop()
+
+    def _refill(self):
+        B, k = self.cfg.batch_size, self.POOL_BATCHES
+        pool = sample_sentences(self.cfg, B * k, self.g)
+        if self.cfg.batching == "bucketed":
+            order = torch.argsort(pool.lengths, stable=True)
+            chunks = [order[i * B : (i + 1) * B] for i in range(k)]
+            chunks = [chunks[i] for i in torch.randperm(k, generator=self.g).tolist()]
+        else:
+            chunks = [torch.arange(i * B, (i + 1) * B) for i in range(k)]
+        self._queue = [pool.select(c) for c in reversed(chunks)]
+
+
+@lru_cache(maxsize=32)
+def eval_sentences(task: str, lengths: str, min_len: int, max_len: int, n: int) -> Batch:
+    """The fixed held-out set for a task and length setting (same for every seed and batch size)."""
+    cfg = RunConfig(task=task, lengths=lengths, min_len=min_len, max_len=max_len)
+    return sample_sentences(cfg, n, torch.Generator().manual_seed(EVAL_SEED))
+
+
+def eval_set(cfg: RunConfig) -> Batch:
+    return eval_sentences(cfg.task, cfg.lengths, cfg.min_len, cfg.max_len, cfg.eval_size)
+
+
+def eval_batches(cfg: RunConfig) -> list[Batch]:
+    """The held-out set cut into training-sized batches (batched as in training), for scoring
+    with batch statistics, which depend on the batch a sentence is in."""
+    data = eval_set(cfg)
+    B = cfg.batch_size
+    order = torch.argsort(data.lengths, stable=True) if cfg.batching == "bucketed" else torch.arange(len(data.lengths))
+    return [data.select(order[i : i + B]) for i in range(0, len(order), B)]
+
+
+def uniform_loss() -> float:
+    """Cross-entropy of guessing uniformly over the words (and EOS): the 'learned nothing' line."""
+    return math.log(N_WORDS + 1)

@@ -1,0 +1,251 @@
+"""Metrics: gradient norms, BN statistics distances, held-out losses, probes, per-token stats.
+
+Tidy schema (the one place the column names live). A run's per-step history has one row per
+(model, step, metric, layer):
+
+    HISTORY_COLUMNS = norm, step, tokens, metric, layer, value   (+ RUN_COLUMNS from the config)
+
+``step`` s means "the model after s updates": the train loss and gradient norms at step s are
+those of the (s+1)-th batch at the current weights, so step 0 is the gradient at initialization;
+eval losses at step s are scored after s updates (step 0 = init). ``tokens`` counts real tokens
+seen before the step. Metrics (``layer`` in brackets):
+
+    train_loss [all]            mean cross-entropy (nats/token) over the batch's real tokens
+    eval_loss [all]             held-out loss, eval mode (BN uses running statistics)
+    eval_loss_batch_stats [all] held-out loss normalised with batch statistics (train-size batches)
+    grad_norm [all]             global L2 norm of all gradients, before clipping
+    grad_norm_block [embed|block{i}|final_norm|head]  L2 norm of that part's gradients
+    grad_norm_group [attn|mlp|norm|embed|head]        L2 norm per parameter group
+    bn_dist_mu, bn_dist_var [block{i}.norm{j}|final]  PowerNorm: (1/C)||mu_B - mu_run||_2, same for var
+    tid_mean, tid_var [same]    TID (Wang et al. 2022): mean_c |mu_run - mu_B| / sigma_B,
+                                mean_c |sigma_run / sigma_B - 1|, sigma = sqrt(var + eps)
+    pad_fraction [all]          share of the batch's positions that are pads
+    lr [all]                    learning rate used at the step
+    diverged [all]              the step at which the model was stopped as diverged
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from core.config import RunConfig
+from core.data import Batch, eval_batches, eval_set
+from core.norms import BatchNorm
+
+HISTORY_COLUMNS = ["norm", "step", "tokens", "metric", "layer", "value"]
+RUN_COLUMNS = ["config_id", "task", "seed", "batch_size", "lengths", "batching", "placement"]
+SUMMARY_COLUMNS = [
+    "norm", "batch_size", "seed", "steps", "final_train_loss", "final_eval_loss",
+    "final_eval_loss_batch_stats", "batch_dependence", "pad_fraction", "diverged", "diverged_at", "seconds",
+]  # fmt: skip
+GROUPS = ("attn", "mlp", "norm", "embed", "head")
+
+
+def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy (nats) over real tokens; pads carry target IGNORE and are skipped."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+
+# ---------------------------------------------------------------- gradient norms
+def _block_of(name: str) -> str:
+    if name.startswith(("tok_emb", "pos_emb")):
+        return "embed"
+    if name.startswith("blocks."):
+        return "block" + name.split(".")[1]
+    return "final_norm" if name.startswith("norm_f") else "head"
+
+
+def _group_of(name: str) -> str:
+    if name.startswith(("tok_emb", "pos_emb")):
+        return "embed"
+    if name.startswith("head"):
+        return "head"
+    for g in ("attn", "mlp"):
+        if f".{g}." in name:
+            return g
+    return "norm"
+
+
+class GradNorms:
+    """Global, per-block and per-group gradient L2 norms in one pass (one foreach_norm call).
+
+    ``__call__`` returns (global (1,), blocks (n_blocks,), groups (len(GROUPS),)) as tensors; the
+    squares of the per-parameter norms are summed by index, so no per-parameter host sync happens.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for _, p in named]
+        self.blocks = list(dict.fromkeys(_block_of(n) for n, _ in named))
+        self.block_index = torch.tensor([self.blocks.index(_block_of(n)) for n, _ in named])
+        self.group_index = torch.tensor([GROUPS.index(_group_of(n)) for n, _ in named])
+
+    def grads(self) -> list[torch.Tensor]:
+        return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+
+    def __call__(self, grads: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sq = torch.stack(torch._foreach_norm(grads)).pow(2)  # (P,)
+        blocks = torch.zeros(len(self.blocks)).index_add_(0, self.block_index, sq).sqrt()
+        groups = torch.zeros(len(GROUPS)).index_add_(0, self.group_index, sq).sqrt()
+        return sq.sum().sqrt().view(1), blocks, groups
+
+
+# ---------------------------------------------------------------- BN statistics
+BN_METRICS = ("bn_dist_mu", "bn_dist_var", "tid_mean", "tid_var")
+
+
+def bn_stat_metrics(bn: BatchNorm) -> torch.Tensor:
+    """(4,) = dist_mu, dist_var, TID_mean, TID_var of the layer's last batch vs running stats."""
+    mu_b, var_b, mu_r, var_r = bn.last_stats
+    C = mu_b.numel()
+    sig_b, sig_r = (var_b + bn.eps).sqrt(), (var_r + bn.eps).sqrt()
+    return torch.stack([
+        torch.linalg.vector_norm(mu_b - mu_r) / C,
+        torch.linalg.vector_norm(var_b - var_r) / C,
+        ((mu_r - mu_b).abs() / sig_b).mean(),
+        (sig_r / sig_b - 1).abs().mean(),
+    ])  # fmt: skip
+
+
+@contextmanager
+def batch_stats_mode(model: torch.nn.Module):
+    """Eval mode, but BN layers normalise with batch statistics and leave running stats alone."""
+    was_training = model.training
+    bns = [m for m in model.modules() if isinstance(m, BatchNorm)]
+    model.eval()
+    for m in bns:
+        m.use_batch_stats = True
+    try:
+        yield model
+    finally:
+        for m in bns:
+            m.use_batch_stats = False
+        model.train(was_training)
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+# ---------------------------------------------------------------- held-out losses
+@torch.no_grad()
+def _token_weighted_loss(model, batches: list[Batch]) -> float:
+    total, count = 0.0, 0
+    for b in batches:
+        n = int(b.lengths.sum())
+        total += loss_fn(model(b.tokens, b.valid), b.targets).item() * n
+        count += n
+    return total / count
+
+
+def eval_loss(model, cfg: RunConfig) -> float:
+    """Held-out loss in eval mode. Every norm is per-token in eval mode, so one batch suffices."""
+    with eval_mode(model):
+        return _token_weighted_loss(model, [eval_set(cfg)])
+
+
+def eval_loss_batch_stats(model, cfg: RunConfig) -> float:
+    """Held-out loss with batch statistics, batches of the training size; no state changes."""
+    with batch_stats_mode(model):
+        return _token_weighted_loss(model, eval_batches(cfg))
+
+
+# ---------------------------------------------------------------- probes
+@torch.no_grad()
+def probe_logits(model, cfg: RunConfig, placements: int = 8) -> torch.Tensor:
+    """The held-out sentence 0 scored in ``placements`` different random batches of the training
+    size (batch statistics, no state change). Returns its logits (placements, L, V)."""
+    data = eval_set(cfg)
+    g = torch.Generator().manual_seed(cfg.seed + 101)
+    L = int(data.lengths[0])
+    out = []
+    with batch_stats_mode(model):
+        for _ in range(placements):
+            others = 1 + torch.randperm(len(data.lengths) - 1, generator=g)[: cfg.batch_size - 1]
+            b = data.select(torch.cat([torch.zeros(1, dtype=torch.long), others]))
+            out.append(model(b.tokens, b.valid)[0, :L])
+    return torch.stack(out)
+
+
+def batch_dependence(model, cfg: RunConfig, placements: int = 8) -> float:
+    """Max abs difference of one sentence's logits across the batches it is placed in.
+    LayerNorm: float noise (< 1e-5). BatchNorm with batch statistics: clearly > 0."""
+    logits = probe_logits(model, cfg, placements)
+    return float((logits.max(0).values - logits.min(0).values).max())
+
+
+@torch.no_grad()
+def pad_length_probe(model, batch: Batch, extra: int) -> torch.Tensor:
+    """How far each real token's logits move (max abs over the vocabulary) when the same batch is
+    padded with ``extra`` more positions, scored with batch statistics. (B, T); 0 at pads."""
+    B, T = batch.tokens.shape
+    longer = batch.padded_to(T + extra)
+    with batch_stats_mode(model):
+        a = model(batch.tokens, batch.valid)
+        b = model(longer.tokens, longer.valid)[:, :T]
+    return (a - b).abs().amax(-1) * batch.valid
+
+
+# ---------------------------------------------------------------- per-token statistics
+@torch.no_grad()
+def capture_norm(model, batch: Batch, layer: str, use_batch_stats: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, x_hat) at norm layer ``layer`` (input, and normalised value before gain/bias), each
+    (B, T, C), for one forward of ``batch`` with batch statistics (or running ones)."""
+    norm = model.norm_layers()[layer]
+    norm.capture = True
+    try:
+        with batch_stats_mode(model) if use_batch_stats else eval_mode(model):
+            model(batch.tokens, batch.valid)
+        return norm.captured
+    finally:
+        norm.capture, norm.captured = False, None
+
+
+def per_token_stats(x: torch.Tensor, x_hat: torch.Tensor, valid: torch.Tensor) -> pd.DataFrame:
+    """One row per (sequence, position, stage): each token's mean and std over the C channels
+    before ('before') and after ('after') the norm, with its pad flag."""
+    rows = []
+    for stage, t in (("before", x), ("after", x_hat)):
+        std, mean = torch.std_mean(t, dim=-1, correction=0)  # (B, T)
+        B, T = mean.shape
+        rows.append(pd.DataFrame({
+            "seq": torch.arange(B).repeat_interleave(T).numpy(),
+            "pos": torch.arange(T).repeat(B).numpy(),
+            "pad": (~valid).reshape(-1).numpy(),
+            "stage": stage,
+            "mean": mean.reshape(-1).numpy(),
+            "std": std.reshape(-1).numpy(),
+        }))  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
+def real_token_offset(x_hat: torch.Tensor, valid: torch.Tensor) -> float:
+    """How far the real tokens' normalised channels are from (0, 1):
+    mean_c |mean_real(x_hat_c)| + mean_c |std_real(x_hat_c) - 1|. Zero for masked BN by design."""
+    real = x_hat[valid]  # (N, C)
+    std, mean = torch.std_mean(real, dim=0, correction=0)
+    return float(mean.abs().mean() + (std - 1).abs().mean())
+
+
+def variance_split(x: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
+    """Split each channel's variance over real tokens into within-sequence and between-sequence
+    parts (law of total variance, token-weighted), averaged over channels."""
+    m = valid.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+    n_b = m.sum(1)  # (B, 1) tokens per sequence
+    n = n_b.sum()
+    mean_b = (x * m).sum(1) / n_b  # (B, C) per-sequence means
+    mean = (x * m).sum((0, 1)) / n  # (C,)
+    within = (((x - mean_b[:, None]) * m) ** 2).sum((0, 1)) / n  # (C,)
+    between = (n_b * (mean_b - mean) ** 2).sum(0) / n  # (C,)
+    w, b = float(within.mean()), float(between.mean())
+    return {"within": w, "between": b, "between_share": b / (w + b) if w + b > 0 else 0.0}

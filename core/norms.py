@@ -1,0 +1,148 @@
+"""Normalization layers for (B, T, C) token features with a (B, T) valid-token mask.
+
+All layers take ``forward(x, valid)``; ``valid`` is True for real tokens and False for pads.
+The formulas are written out (not delegated to torch's fused kernels) so that the tests against
+``F.layer_norm``, ``nn.BatchNorm1d`` and ``F.rms_norm`` check our algebra, not torch against itself.
+
+Every layer can ``capture`` its last input and its normalised value x_hat (before the affine
+gain/bias) for the per-token statistics; BN layers also keep their last batch statistics and the
+running statistics they were compared against, for the train/inference metrics.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _Norm(nn.Module):
+    """Shared plumbing: optional affine gain/bias and the capture of (x, x_hat)."""
+
+    def __init__(self, num_features: int, eps: float, bias: bool = True):
+        super().__init__()
+        self.num_features, self.eps = num_features, eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features)) if bias else None
+        self.capture = False
+        self.captured: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _affine(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        if self.capture:
+            self.captured = (x.detach(), x_hat.detach())
+        y = x_hat * self.weight
+        return y + self.bias if self.bias is not None else y
+
+
+class LayerNorm(_Norm):
+    r"""Layer normalization (Ba et al. 2016) over the channels of each token.
+
+    .. math:: y = \frac{x - \mathrm{E}_C[x]}{\sqrt{\mathrm{Var}_C[x] + \epsilon}} \cdot \gamma + \beta
+
+    Reduces over C only (biased variance), so a token's output never depends on any other token,
+    its sentence, its batch, or padding. Identical in train and eval mode.
+
+    Args:
+        num_features: C. eps: added to the variance (default 1e-5).
+    Shape:
+        x: (B, T, C), valid: (B, T) (unused); output (B, T, C).
+    """
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)  # (B, T, 1) each
+        return self._affine(x, (x - mean) * torch.rsqrt(var + self.eps))
+
+
+class RMSNorm(_Norm):
+    r"""RMS normalization (Zhang & Sennrich 2019): LayerNorm without centring or bias.
+
+    .. math:: y = \frac{x}{\sqrt{\mathrm{E}_C[x^2] + \epsilon}} \cdot g
+
+    Reduces over C only; per token, batch-independent, same in train and eval.
+
+    Shape: x (B, T, C), valid (B, T) (unused) -> (B, T, C).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__(num_features, eps, bias=False)
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        ms = x.pow(2).mean(dim=-1, keepdim=True)  # (B, T, 1)
+        return self._affine(x, x * torch.rsqrt(ms + self.eps))
+
+
+class BatchNorm(_Norm):
+    r"""Batch normalization (Ioffe & Szegedy 2015) of each channel over the batch and positions.
+
+    .. math:: y = \frac{x - \mu_B}{\sqrt{\sigma^2_B + \epsilon}} \cdot \gamma + \beta,\quad
+              \mu_B = \frac{1}{|S|}\sum_{(b,t)\in S} x_{b,t},\;
+              \sigma^2_B = \frac{1}{|S|}\sum_{(b,t)\in S} (x_{b,t} - \mu_B)^2
+
+    Reduces over B and T, per channel. ``masked=False`` (naive, "bn"): S is every one of the B*T
+    positions, pads included, exactly ``nn.BatchNorm1d`` on the (B*T, C) view. ``masked=True``
+    ("masked_bn"): S is the real tokens only; pads neither feed the statistics nor change any real
+    token's output (pads are still normalised, with the real tokens' statistics).
+
+    Training: normalise with the batch statistics and update the running estimates,
+    ``running = (1 - momentum) * running + momentum * stat`` with the unbiased variance
+    (|S| / (|S| - 1) * sigma^2_B), as PyTorch does. Eval: normalise with the running estimates.
+    ``use_batch_stats=True`` in eval mode normalises with batch statistics without touching the
+    running estimates (the "batch statistics" held-out score and the batch-dependence probe).
+
+    Args:
+        num_features: C. eps: 1e-5. momentum: 0.1. masked: count only real tokens.
+    Shape:
+        x: (B, T, C), valid: (B, T) bool; output (B, T, C).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, masked: bool = False):
+        super().__init__(num_features, eps)
+        self.momentum, self.masked = momentum, masked
+        self.use_batch_stats = False
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        # Last batch statistics (biased var) and the running estimates before they absorbed them.
+        self.last_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        if not (self.training or self.use_batch_stats):
+            mean, var = self.running_mean, self.running_var
+        elif self.masked:
+            m = valid.unsqueeze(-1).to(x.dtype)  # (B, T, 1): 1 for real tokens
+            n = m.sum()  # |S|, the real tokens
+            mean = (x * m).sum(dim=(0, 1)) / n  # (C,)
+            var = ((x - mean) * m).pow(2).sum(dim=(0, 1)) / n  # (C,) biased
+        else:
+            n = B * T  # every position counts: this is nn.BatchNorm1d on x.view(B*T, C)
+            var, mean = torch.var_mean(x, dim=(0, 1), correction=0)  # (C,) each
+        if self.training or self.use_batch_stats:
+            with torch.no_grad():
+                self.last_stats = (mean.detach(), var.detach(), self.running_mean.clone(), self.running_var.clone())
+                if self.training:
+                    self.running_mean.lerp_(mean, self.momentum)
+                    self.running_var.lerp_(var * (n / (n - 1)), self.momentum)
+        return self._affine(x, (x - mean) * torch.rsqrt(var + self.eps))
+
+
+class Identity(nn.Module):
+    """No normalization (the 'none' variant): returns x unchanged."""
+
+    capture = False
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        return x
+
+
+def make_norm(kind: str, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> nn.Module:
+    """The norm layer named by ``kind`` (one of core.config.NORMS)."""
+    if kind == "ln":
+        return LayerNorm(num_features, eps)
+    if kind == "bn":
+        return BatchNorm(num_features, eps, momentum, masked=False)
+    if kind == "masked_bn":
+        return BatchNorm(num_features, eps, momentum, masked=True)
+    if kind == "rms":
+        return RMSNorm(num_features, eps)
+    if kind == "none":
+        return Identity()
+    raise ValueError(f"unknown norm {kind!r}")
