@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import torch
 
@@ -69,7 +69,7 @@ class Batch:
         return Batch(self.tokens[rows, :T], self.targets[rows, :T], self.valid[rows, :T], self.lengths[rows])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _text_language() -> tuple[torch.Tensor, torch.Tensor]:
     """(first-word probs (V,), transition matrix (V, V)) of the synthetic language."""
     g = torch.Generator().manual_seed(LANGUAGE_SEED)
@@ -85,7 +85,7 @@ def _text_language() -> tuple[torch.Tensor, torch.Tensor]:
     return trans[BOS].clone(), trans
 
 
-@lru_cache(maxsize=None)
+@cache
 def _control_language() -> torch.Tensor:
     """Permutations (K, N_WORDS) of the control chain: next = perm_k[prev] with prob CONTROL_MIX[k]."""
     g = torch.Generator().manual_seed(LANGUAGE_SEED + 1)

@@ -45,6 +45,13 @@ SUMMARY_COLUMNS = [
 GROUPS = ("attn", "mlp", "norm", "embed", "head")
 
 
+def with_config(history: pd.DataFrame, cfg: RunConfig) -> pd.DataFrame:
+    """The history with every config field as a column (``cfg_<name>``), for CSV export:
+    each row then says exactly how it was made."""
+    extra = {f"cfg_{k}": ",".join(v) if isinstance(v, list) else v for k, v in cfg.to_dict().items()}
+    return history.assign(**extra)
+
+
 def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy (nats) over real tokens; pads carry target IGNORE and are skipped."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
@@ -185,11 +192,12 @@ def batch_dependence(model, cfg: RunConfig, placements: int = 8) -> float:
 
 
 @torch.no_grad()
-def pad_length_probe(model, batch: Batch, extra: int) -> torch.Tensor:
+def pad_length_probe(model, batch: Batch, length: int) -> torch.Tensor:
     """How far each real token's logits move (max abs over the vocabulary) when the same batch is
-    padded with ``extra`` more positions, scored with batch statistics. (B, T); 0 at pads."""
+    padded to ``length`` positions (at most the model's max_len), scored with batch statistics.
+    Returns (B, T) with 0 at pads."""
     B, T = batch.tokens.shape
-    longer = batch.padded_to(T + extra)
+    longer = batch.padded_to(length)
     with batch_stats_mode(model):
         a = model(batch.tokens, batch.valid)
         b = model(longer.tokens, longer.valid)[:, :T]

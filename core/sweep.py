@@ -14,7 +14,7 @@ from core.config import ConfigError, RunConfig
 from core.data import VOCAB_SIZE, BatchStream
 from core.metrics import GradNorms, loss_fn
 from core.model import build_models
-from core.train import train_paired
+from core.train import RunResult, train_paired
 
 MAX_SWEEP_RUNS = 60  # paired runs in one sweep: a cap for shared hosts
 
@@ -23,11 +23,13 @@ MAX_SWEEP_RUNS = 60  # paired runs in one sweep: a cap for shared hosts
 class SweepProgress:
     done: int  # paired runs finished
     total: int
-    config: RunConfig  # the run just finished
+    result: RunResult  # the paired run just finished
     summary: pd.DataFrame  # all summary rows so far
 
 
-def sweep_configs(base: RunConfig, batch_sizes: Sequence[int] = (), seeds: Sequence[int] = (), lengths: Sequence[str] = ()) -> list[RunConfig]:
+def sweep_configs(
+    base: RunConfig, batch_sizes: Sequence[int] = (), seeds: Sequence[int] = (), lengths: Sequence[str] = ()
+) -> list[RunConfig]:
     """The grid, each cell a validated RunConfig; an empty axis keeps base's value."""
     grid = itertools.product(lengths or [base.lengths], batch_sizes or [base.batch_size], seeds or [base.seed])
     cfgs = [base.replace(lengths=ln, batch_size=bs, seed=s) for ln, bs, s in grid]
@@ -55,7 +57,7 @@ def run_sweep(
         )
         frames.append(s)
         if on_run:
-            on_run(SweepProgress(i + 1, len(cfgs), cfg, pd.concat(frames, ignore_index=True)))
+            on_run(SweepProgress(i + 1, len(cfgs), res, pd.concat(frames, ignore_index=True)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -78,6 +80,13 @@ def init_grad_profile(cfg: RunConfig, placements: Sequence[str] = ("pre", "post"
                 loss_fn(model(b.tokens, b.valid), b.targets).backward()
                 acc += gn(gn.grads())[1]
             for i, block in enumerate(gn.blocks):
-                rows.append({"placement": placement, "norm": norm, "block": block, "layer_index": i, "grad_norm": float(acc[i] / batches)})
+                rows.append(
+                    {
+                        "placement": placement,
+                        "norm": norm,
+                        "block": block,
+                        "layer_index": i,
+                        "grad_norm": float(acc[i] / batches),
+                    }
+                )
     return pd.DataFrame(rows)
-

@@ -157,7 +157,10 @@ def train_paired(
         for m in members:
             if m.diverged_at is None:
                 ev, evb = m.evaluate()
-                out += [(m.name, step, tokens, "eval_loss", "all", ev), (m.name, step, tokens, "eval_loss_batch_stats", "all", evb)]
+                out += [
+                    (m.name, step, tokens, "eval_loss", "all", ev),
+                    (m.name, step, tokens, "eval_loss_batch_stats", "all", evb),
+                ]
         return out
 
     new = eval_rows(0)
@@ -183,7 +186,9 @@ def train_paired(
                 m.diverged_at = step
                 new.append((m.name, step, tokens, "diverged", "all", float(step)))
                 continue
-            new += [(m.name, step, tokens, metric, layer, v) for (metric, layer), v in zip(m.keys, values)]
+            new += [
+                (m.name, step, tokens, metric, layer, v) for (metric, layer), v in zip(m.keys, values, strict=False)
+            ]
             new += [(m.name, step, tokens, "pad_fraction", "all", pad), (m.name, step, tokens, "lr", "all", lr)]
         tokens += int(batch.lengths.sum())
         steps_done = step + 1
@@ -191,7 +196,15 @@ def train_paired(
             new += eval_rows(steps_done)
         rows += new
         if on_step:
-            on_step(Progress(steps_done, cfg.steps, new, {m.name: m.diverged_at for m in members if m.diverged_at is not None}, time.perf_counter() - t_start))
+            on_step(
+                Progress(
+                    steps_done,
+                    cfg.steps,
+                    new,
+                    {m.name: m.diverged_at for m in members if m.diverged_at is not None},
+                    time.perf_counter() - t_start,
+                )
+            )
 
     if stopped and steps_done % cfg.eval_every != 0 and steps_done > 0:
         rows += eval_rows(steps_done)  # a stopped run still ends on a held-out score
@@ -207,7 +220,9 @@ def _history_frame(rows: list[Row], cfg: RunConfig) -> pd.DataFrame:
     return df
 
 
-def _summary(members: list[_Member], cfg: RunConfig, steps_done: int, pads: list[float], history: pd.DataFrame) -> pd.DataFrame:
+def _summary(
+    members: list[_Member], cfg: RunConfig, steps_done: int, pads: list[float], history: pd.DataFrame
+) -> pd.DataFrame:
     recs = []
     tail = max(1, min(cfg.eval_every, steps_done))
     for m in members:

@@ -1,0 +1,173 @@
+"""Command line: ``python -m core compare ...`` (one paired run), ``python -m core sweep ...`` (a grid).
+
+Bad flags print one line, ``error: --flag: what is allowed, got what``, and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+import pandas as pd
+
+from core.config import LIMITS, RunConfig
+from core.config import ConfigError as ConfigError
+from core.metrics import with_config
+from core.sweep import run_sweep, sweep_configs
+from core.train import RunResult, train_paired
+
+DEFAULTS = RunConfig()
+FLAG_OF = {f.name: "--" + f.name.replace("_", "-") for f in fields(RunConfig)}
+FLAG_OF.update(batch_sizes="--batch-sizes", seeds="--seeds", sweep="--batch-sizes/--seeds/--lengths")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump, exit 2
+        self.exit(2, f"error: {message}\n")
+
+
+def _number(field: str, kind):
+    lo, hi = LIMITS[field]
+
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {what} in [{lo:g}, {hi:g}], got {text!r}") from None
+
+    return parse
+
+
+def _int_list(field: str):
+    one = _number(field, int)
+
+    def parse(text: str):
+        items = [s for s in text.split(",") if s.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("must be a comma-separated list of integers")
+        return [one(s.strip()) for s in items]
+
+    return parse
+
+
+def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
+    d = DEFAULTS
+    p.add_argument("--task", default=d.task, help="text (padded sentences) | control (fixed length, BN-friendly)")
+    p.add_argument(
+        "--norms", default=",".join(d.norms), help="comma list of ln,bn,masked_bn,rms,none (default %(default)s)"
+    )
+    if sweep:
+        p.add_argument(
+            "--batch-sizes",
+            type=_int_list("batch_size"),
+            default=[2, 4, 8, 16, 32],
+            help="comma list (default 2,4,8,16,32)",
+        )
+        p.add_argument("--seeds", type=_int_list("seed"), default=[0, 1, 2], help="comma list (default 0,1,2)")
+        p.add_argument(
+            "--lengths", default=d.lengths, help="comma list of fixed,uniform,longtail (default %(default)s)"
+        )
+    else:
+        p.add_argument(
+            "--batch-size", type=_number("batch_size", int), default=d.batch_size, help="default %(default)s"
+        )
+        p.add_argument("--seed", type=_number("seed", int), default=d.seed, help="default %(default)s")
+        p.add_argument("--lengths", default=d.lengths, help="fixed | uniform | longtail (default %(default)s)")
+    p.add_argument("--min-len", type=_number("min_len", int), default=d.min_len)
+    p.add_argument("--max-len", type=_number("max_len", int), default=d.max_len)
+    p.add_argument("--batching", default=d.batching, help="random | bucketed (default %(default)s)")
+    p.add_argument("--placement", default=d.placement, help="pre | post (default %(default)s)")
+    p.add_argument("--steps", type=_number("steps", int), default=d.steps, help="default %(default)s")
+    p.add_argument("--lr", type=_number("lr", float), default=d.lr, help="default %(default)s")
+    p.add_argument("--d-model", type=_number("d_model", int), default=d.d_model)
+    p.add_argument("--n-layers", type=_number("n_layers", int), default=d.n_layers)
+    p.add_argument("--n-heads", type=_number("n_heads", int), default=d.n_heads)
+    p.add_argument("--eval-every", type=_number("eval_every", int), default=d.eval_every)
+    p.add_argument("--out", metavar="FILE.csv", help="write the per-step metrics (tidy, with the full config) here")
+    p.add_argument("--json", action="store_true", help='print one JSON object {"runs": [...]} to stdout')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m core", description="Train tiny Transformers with BatchNorm vs LayerNorm, paired.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_run_flags(
+        sub.add_parser("compare", help="one paired run: every norm from the same init on the same batches"), sweep=False
+    )
+    _add_run_flags(
+        sub.add_parser("sweep", help="a grid of paired runs over batch sizes x seeds x length settings"), sweep=True
+    )
+    return p
+
+
+def _base_config(a: argparse.Namespace, sweep: bool) -> RunConfig:
+    kw = {
+        k: getattr(a, k)
+        for k in (
+            "task",
+            "norms",
+            "min_len",
+            "max_len",
+            "batching",
+            "placement",
+            "steps",
+            "lr",
+            "d_model",
+            "n_layers",
+            "n_heads",
+            "eval_every",
+        )
+    }
+    if not sweep:
+        kw.update(batch_size=a.batch_size, seed=a.seed, lengths=a.lengths)
+    elif a.task == "control":
+        kw.update(lengths="fixed")
+    return RunConfig(**kw)
+
+
+def _report(results: list[RunResult], a: argparse.Namespace, out=sys.stdout):
+    if a.out:
+        pd.concat([with_config(r.history, r.config) for r in results], ignore_index=True).to_csv(a.out, index=False)
+    if a.json:
+        json.dump({"runs": [run for r in results for run in r.runs_json()]}, out)
+        out.write("\n")
+        return
+    table = pd.concat([r.summary for r in results], ignore_index=True)
+    cols = [
+        "norm",
+        "batch_size",
+        "seed",
+        "final_eval_loss",
+        "final_eval_loss_batch_stats",
+        "final_train_loss",
+        "batch_dependence",
+        "pad_fraction",
+        "diverged",
+        "seconds",
+    ]
+    out.write(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") + "\n")
+    out.write(f"{len(results)} paired run(s), {sum(r.seconds for r in results):.1f} s\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    sweep = a.command == "sweep"
+    try:
+        base = _base_config(a, sweep)
+        if sweep:
+            lengths = [s.strip() for s in a.lengths.split(",") if s.strip()]
+            cfgs = sweep_configs(base, a.batch_sizes, a.seeds, lengths)
+        else:
+            cfgs = [base]
+    except ConfigError as e:
+        parser.exit(2, f"error: {FLAG_OF.get(e.field, e.field)}: {e.detail}\n")
+    if sweep:
+        results: list[RunResult] = []
+        run_sweep(cfgs, on_run=lambda p: results.append(p.result))
+    else:
+        results = [train_paired(cfgs[0])]
+    _report(results, a)
+    return 0

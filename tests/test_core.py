@@ -1,0 +1,230 @@
+"""The engine: tasks, fair pairing, probes, determinism (also under threads), learning, divergence."""
+
+import math
+import threading
+
+import pandas as pd
+import pytest
+import torch
+
+from core.config import ConfigError, RunConfig
+from core.data import PAD, VOCAB_SIZE, BatchStream, eval_set, sample_sentences, uniform_loss
+from core.metrics import (
+    batch_dependence,
+    capture_norm,
+    pad_length_probe,
+    per_token_stats,
+    real_token_offset,
+    variance_split,
+)
+from core.model import build_models
+from core.train import train_paired
+
+SMALL = RunConfig(steps=30, eval_every=10, eval_size=32, norms=("bn", "masked_bn", "ln"))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A short paired run shared by the probe tests."""
+    return train_paired(SMALL)
+
+
+# ---------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        (dict(steps=0), "steps"),
+        (dict(batch_size=65), "batch_size"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(norms=("bn", "xx")), "norms"),
+        (dict(norms=()), "norms"),
+        (dict(task="images"), "task"),
+        (dict(min_len=20, max_len=10), "min_len"),
+        (dict(d_model=64, n_heads=5), "n_heads"),
+        (dict(task="control", lengths="longtail"), "lengths"),
+        (dict(steps=True), "steps"),
+        (dict(seed=1.5), "seed"),
+    ],
+)
+def test_bad_settings_raise_a_config_error_naming_the_setting(changes, field):
+    with pytest.raises(ConfigError) as e:
+        RunConfig(**changes)
+    assert e.value.field == field and field in str(e.value)
+
+
+def test_config_round_trips_through_a_dict_and_rejects_unknown_keys():
+    cfg = RunConfig(norms=("ln", "rms"), batch_size=4)
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    assert RunConfig.from_dict(cfg.to_dict()).config_id == cfg.config_id != RunConfig().config_id
+    with pytest.raises(ConfigError, match="bogus"):
+        RunConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+# ---------------------------------------------------------------- tasks
+def test_text_batches_are_right_padded_with_consistent_masks():
+    cfg = RunConfig(lengths="longtail", batch_size=16)
+    b = next(BatchStream(cfg, torch.Generator().manual_seed(0)))
+    T = b.tokens.shape[1]
+    assert T == int(b.lengths.max()) <= cfg.max_len
+    assert torch.equal(b.valid, torch.arange(T)[None] < b.lengths[:, None])
+    assert (b.tokens[~b.valid] == PAD).all() and (b.targets[~b.valid] == -100).all()
+    assert (b.targets[b.valid] >= 0).all() and 0 < b.pad_fraction < 1
+
+
+def test_bucketing_reduces_padding_and_control_has_none():
+    def mean_pad(**kw):
+        s = BatchStream(RunConfig(batch_size=8, **kw), torch.Generator().manual_seed(0))
+        return sum(next(s).pad_fraction for _ in range(64)) / 64
+
+    random_pad, bucketed_pad = mean_pad(lengths="longtail"), mean_pad(lengths="longtail", batching="bucketed")
+    assert bucketed_pad < random_pad / 3
+    assert mean_pad(task="control", lengths="fixed") == 0.0
+
+
+def test_eval_set_is_fixed_whatever_the_seed_and_data_follow_the_seed():
+    a, b = eval_set(RunConfig(seed=1)), eval_set(RunConfig(seed=2, batch_size=2))
+    assert torch.equal(a.tokens, b.tokens)
+    s1 = sample_sentences(RunConfig(), 4, torch.Generator().manual_seed(1))
+    s2 = sample_sentences(RunConfig(), 4, torch.Generator().manual_seed(2))
+    assert not torch.equal(s1.tokens, s2.tokens)
+
+
+# ---------------------------------------------------------------- fairness
+def test_paired_models_share_every_shared_initial_weight():
+    cfg = RunConfig(norms=("bn", "masked_bn", "ln", "rms", "none"))
+    models = build_models(cfg, VOCAB_SIZE)
+    ref = models["bn"].state_dict()
+    for norm, m in models.items():
+        for k, v in m.state_dict().items():
+            if "running" not in k and k in ref:
+                assert torch.equal(v, ref[k]), (norm, k)
+        # the non-norm weights are really there (not just empty norm-less models)
+        assert torch.equal(m.blocks[0].attn.qkv.weight, models["bn"].blocks[0].attn.qkv.weight)
+
+
+def test_paired_models_see_identical_batches_in_identical_order(monkeypatch):
+    seen: dict[str, list] = {}
+    import core.train as train
+
+    original = train._Member.step
+
+    def spy(self, batch, lr):
+        seen.setdefault(self.name, []).append(batch.tokens.clone())
+        return original(self, batch, lr)
+
+    monkeypatch.setattr(train._Member, "step", spy)
+    train_paired(RunConfig(steps=5, eval_every=5, eval_size=16, norms=("bn", "ln")))
+    assert len(seen["bn"]) == 5 and all(torch.equal(a, b) for a, b in zip(seen["bn"], seen["ln"], strict=False))
+
+
+# ---------------------------------------------------------------- probes
+def test_layernorm_is_batch_independent_and_batchnorm_is_not(trained):
+    cfg = trained.config
+    assert batch_dependence(trained.models["ln"], cfg) < 1e-5
+    assert batch_dependence(trained.models["bn"], cfg) > 1e-3
+    assert batch_dependence(trained.models["masked_bn"], cfg) > 1e-3
+
+
+def test_padding_longer_moves_naive_bn_but_not_masked_bn_or_ln(trained):
+    data = eval_set(trained.config)
+    batch = data.select(torch.argsort(data.lengths)[:8])  # short sentences: room to pad
+    assert batch.tokens.shape[1] < trained.config.max_len
+    moves = {n: float(pad_length_probe(m, batch, trained.config.max_len).max()) for n, m in trained.models.items()}
+    assert moves["bn"] > 1e-3
+    assert moves["masked_bn"] < 1e-5 and moves["ln"] < 1e-5
+
+
+def test_per_token_stats_show_ln_tokens_at_zero_one_and_bn_tokens_off_it(trained):
+    batch = eval_set(trained.config).select(torch.arange(8))
+    x, x_hat = capture_norm(trained.models["ln"], batch, "block1.norm1")
+    stats = per_token_stats(x, x_hat, batch.valid)
+    after = stats[(stats.stage == "after") & ~stats.pad]
+    assert after["mean"].abs().max() < 1e-4 and (after["std"] - 1).abs().max() < 1e-3
+    assert len(stats) == 2 * batch.valid.numel()
+    _, bn_hat = capture_norm(trained.models["bn"], batch, "block1.norm1")
+    _, mbn_hat = capture_norm(trained.models["masked_bn"], batch, "block1.norm1")
+    assert real_token_offset(bn_hat, batch.valid) > 0.05  # pads pulled the statistics
+    assert real_token_offset(mbn_hat, batch.valid) < 1e-4  # masked: real tokens are (0, 1) per channel
+
+
+def test_variance_split_is_the_law_of_total_variance():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 9, 4, generator=g) + torch.randn(5, 1, 4, generator=g) * 3  # strong per-sequence offsets
+    valid = torch.arange(9)[None] < torch.tensor([9, 4, 6, 2, 7])[:, None]
+    split = variance_split(x, valid)
+    total = x[valid].var(0, correction=0).mean()
+    assert math.isclose(split["within"] + split["between"], float(total), rel_tol=1e-5)
+    assert split["between_share"] > 0.5
+
+
+# ---------------------------------------------------------------- trainer
+def test_history_is_tidy_finite_and_traceable(trained):
+    h = trained.history
+    assert {"norm", "step", "tokens", "metric", "layer", "value", "config_id", "seed", "batch_size"} <= set(h.columns)
+    assert h.value.map(math.isfinite).all()
+    assert (h.config_id == trained.config.config_id).all()
+    evals = h[(h.metric == "eval_loss") & (h.norm == "ln")].step.tolist()
+    assert evals == [0, 10, 20, 30]
+    assert set(h[h.norm == "bn"].metric) >= {
+        "train_loss",
+        "grad_norm",
+        "grad_norm_block",
+        "grad_norm_group",
+        "bn_dist_mu",
+        "tid_var",
+        "eval_loss_batch_stats",
+    }
+    assert "bn_dist_mu" not in set(h[h.norm == "ln"].metric)
+
+
+def test_same_config_same_numbers_also_in_concurrent_threads():
+    cfg = RunConfig(steps=12, eval_every=6, eval_size=16, norms=("bn", "ln"), seed=3)
+    alone = train_paired(cfg).history
+    results: list[pd.DataFrame] = [None, None]
+
+    def work(i):
+        results[i] = train_paired(cfg).history
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for r in results:
+        pd.testing.assert_frame_equal(r, alone)
+    other = train_paired(cfg.replace(seed=4)).history
+    assert not other.value.equals(alone.value)
+
+
+def test_stop_flag_keeps_partial_results():
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 7
+
+    res = train_paired(RunConfig(steps=50, eval_every=25, eval_size=16), should_stop=stop)
+    assert res.stopped and res.steps_done == 7
+    assert res.history[res.history.metric == "train_loss"].step.max() == 6
+    assert set(res.history[res.history.metric == "eval_loss"].step) == {0, 7}
+
+
+def test_divergence_is_detected_and_stops_only_that_model():
+    # A zero-length budget for gradient norms: every model is marked diverged at step 0,
+    # cleanly, with nothing non-finite recorded.
+    res = train_paired(RunConfig(steps=10, eval_every=5, eval_size=16, diverge_grad_norm=1.0))
+    assert res.summary.diverged.all() and (res.summary.diverged_at == 0).all()
+    assert res.history.value.map(math.isfinite).all()
+    # A learning rate that blows up the un-normalised model only.
+    res = train_paired(
+        RunConfig(
+            steps=60, eval_every=20, eval_size=16, norms=("none", "ln"), lr=1.0, grad_clip=0.0, diverge_grad_norm=100.0
+        )
+    )
+    s = res.summary.set_index("norm")
+    assert s.loc["none", "diverged"] and not s.loc["ln", "diverged"]
+    assert res.history[(res.history.norm == "ln") & (res.history.metric == "train_loss")].step.max() == 59
+
+
+def test_training_learns_well_below_the_uniform_guess():
+    res = train_paired(RunConfig(norms=("ln",)))  # the default task and step budget
+    final = res.summary.final_eval_loss.iloc[0]
+    assert final < 0.5 * uniform_loss(), (final, uniform_loss())
