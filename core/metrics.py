@@ -105,17 +105,20 @@ class GradNorms:
 BN_METRICS = ("bn_dist_mu", "bn_dist_var", "tid_mean", "tid_var")
 
 
-def bn_stat_metrics(bn: BatchNorm) -> torch.Tensor:
-    """(4,) = dist_mu, dist_var, TID_mean, TID_var of the layer's last batch vs running stats."""
-    mu_b, var_b, mu_r, var_r = bn.last_stats
-    C = mu_b.numel()
-    sig_b, sig_r = (var_b + bn.eps).sqrt(), (var_r + bn.eps).sqrt()
+def bn_stat_metrics(bns: list[BatchNorm]) -> torch.Tensor:
+    """(L, 4) = dist_mu, dist_var, TID_mean, TID_var for each BN layer's last batch statistics
+    against the running estimates it had before that batch. All layers in one vectorised pass."""
+    mu_b, invstd_b, mu_r, var_r = (torch.stack(t) for t in zip(*(bn.last_stats for bn in bns)))  # (L, C) each
+    eps, C = bns[0].eps, mu_b.shape[1]
+    sig_b = invstd_b.reciprocal()  # sqrt(var_B + eps)
+    var_b = sig_b.square() - eps
+    sig_r = (var_r + eps).sqrt()
     return torch.stack([
-        torch.linalg.vector_norm(mu_b - mu_r) / C,
-        torch.linalg.vector_norm(var_b - var_r) / C,
-        ((mu_r - mu_b).abs() / sig_b).mean(),
-        (sig_r / sig_b - 1).abs().mean(),
-    ])  # fmt: skip
+        torch.linalg.vector_norm(mu_b - mu_r, dim=1) / C,
+        torch.linalg.vector_norm(var_b - var_r, dim=1) / C,
+        ((mu_r - mu_b).abs() * invstd_b).mean(1),
+        (sig_r * invstd_b - 1).abs().mean(1),
+    ], dim=1)  # fmt: skip
 
 
 @contextmanager

@@ -1,8 +1,11 @@
 """Normalization layers for (B, T, C) token features with a (B, T) valid-token mask.
 
 All layers take ``forward(x, valid)``; ``valid`` is True for real tokens and False for pads.
-The formulas are written out (not delegated to torch's fused kernels) so that the tests against
-``F.layer_norm``, ``nn.BatchNorm1d`` and ``F.rms_norm`` check our algebra, not torch against itself.
+Hot paths use torch's fused kernels where one computes exactly the algorithm (``F.layer_norm``;
+``torch.native_batch_norm`` on the (B*T, C) view for naive BN, which also hands back the batch
+statistics). The per-token statistics need x_hat, so with ``capture`` set every layer takes its
+written-out formula instead; the tests check both paths against ``F.layer_norm``,
+``nn.BatchNorm1d`` and ``F.rms_norm``.
 
 Every layer can ``capture`` its last input and its normalised value x_hat (before the affine
 gain/bias) for the per-token statistics; BN layers also keep their last batch statistics and the
@@ -12,6 +15,7 @@ running statistics they were compared against, for the train/inference metrics.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -48,6 +52,8 @@ class LayerNorm(_Norm):
     """
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.capture:
+            return F.layer_norm(x, (self.num_features,), self.weight, self.bias, self.eps)
         var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)  # (B, T, 1) each
         return self._affine(x, (x - mean) * torch.rsqrt(var + self.eps))
 
@@ -100,28 +106,42 @@ class BatchNorm(_Norm):
         self.use_batch_stats = False
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
-        # Last batch statistics (biased var) and the running estimates before they absorbed them.
+        # (mu_B, 1/sqrt(var_B + eps), running mean, running var): the last batch's statistics and
+        # the running estimates as they were before absorbing them, for core.metrics.
         self.last_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         if not (self.training or self.use_batch_stats):
-            mean, var = self.running_mean, self.running_var
+            mean, invstd = self.running_mean, torch.rsqrt(self.running_var + self.eps)
         elif self.masked:
-            m = valid.unsqueeze(-1).to(x.dtype)  # (B, T, 1): 1 for real tokens
-            n = m.sum()  # |S|, the real tokens
-            mean = (x * m).sum(dim=(0, 1)) / n  # (C,)
-            var = ((x - mean) * m).pow(2).sum(dim=(0, 1)) / n  # (C,) biased
+            real = x.reshape(B * T, C)[valid.reshape(B * T)]  # (N, C): the real tokens only
+            var, mean = torch.var_mean(real, dim=0, correction=0)  # (C,) each, biased var
+            invstd = torch.rsqrt(var + self.eps)
+            self._track(mean, var, invstd, real.shape[0])
+        elif not self.capture:
+            # nn.BatchNorm1d's own kernel on the (B*T, C) view: every position counts, pads too.
+            before = (self.running_mean.clone(), self.running_var.clone())
+            track = (self.running_mean, self.running_var) if self.training else (None, None)
+            y, mean, invstd = torch.native_batch_norm(
+                x.reshape(B * T, C), self.weight, self.bias, *track, True, self.momentum, self.eps
+            )
+            self.last_stats = (mean.detach(), invstd.detach(), *before)
+            return y.view(B, T, C)
         else:
-            n = B * T  # every position counts: this is nn.BatchNorm1d on x.view(B*T, C)
-            var, mean = torch.var_mean(x, dim=(0, 1), correction=0)  # (C,) each
-        if self.training or self.use_batch_stats:
-            with torch.no_grad():
-                self.last_stats = (mean.detach(), var.detach(), self.running_mean.clone(), self.running_var.clone())
-                if self.training:
-                    self.running_mean.lerp_(mean, self.momentum)
-                    self.running_var.lerp_(var * (n / (n - 1)), self.momentum)
-        return self._affine(x, (x - mean) * torch.rsqrt(var + self.eps))
+            var, mean = torch.var_mean(x, dim=(0, 1), correction=0)  # (C,) each: this is
+            invstd = torch.rsqrt(var + self.eps)  # nn.BatchNorm1d on x.view(B*T, C)
+            self._track(mean, var, invstd, B * T)
+        return self._affine(x, (x - mean) * invstd)
+
+    @torch.no_grad()
+    def _track(self, mean: torch.Tensor, var: torch.Tensor, invstd: torch.Tensor, n: int):
+        """Keep the batch statistics; in training, update the running estimates (unbiased var).
+        The update builds new tensors, so the previous estimates survive in last_stats uncopied."""
+        self.last_stats = (mean.detach(), invstd.detach(), self.running_mean, self.running_var)
+        if self.training:
+            self.running_mean = torch.lerp(self.running_mean, mean, self.momentum)
+            self.running_var = torch.lerp(self.running_var, var * (n / (n - 1)), self.momentum)
 
 
 class Identity(nn.Module):

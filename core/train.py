@@ -77,7 +77,7 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), foreach=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=True)  # one kernel for all
 
 
 class _Member:
@@ -87,12 +87,12 @@ class _Member:
         self.name, self.model, self.cfg = name, model, cfg
         self.opt = make_optimizer(model, cfg)
         self.grad_norms = GradNorms(model)
-        self.bns = model.bn_layers()
+        self.bns = list(model.bn_layers().values())
         self.keys = (
             [("train_loss", "all"), ("grad_norm", "all")]
             + [("grad_norm_block", b) for b in self.grad_norms.blocks]
             + [("grad_norm_group", g) for g in GROUPS]
-            + [(m, layer) for layer in self.bns for m in BN_METRICS]
+            + [(m, layer) for layer in model.bn_layers() for m in BN_METRICS]
         )
         self.seconds = 0.0
         self.diverged_at: int | None = None
@@ -105,12 +105,13 @@ class _Member:
         model, cfg = self.model, self.cfg
         model.train()
         loss = loss_fn(model(batch.tokens, batch.valid), batch.targets)
-        self.opt.zero_grad(set_to_none=False)
+        self.opt.zero_grad(set_to_none=True)  # backward then writes grads instead of adding
         loss.backward()
         grads = self.grad_norms.grads()
         total, blocks, groups = self.grad_norms(grads)
         parts = [loss.detach().view(1), total, blocks, groups]
-        parts += [bn_stat_metrics(bn) for bn in self.bns.values()]
+        if self.bns:
+            parts.append(bn_stat_metrics(self.bns).flatten())
         values = torch.cat(parts).tolist()  # the step's one host read
         if not (math.isfinite(values[0]) and math.isfinite(values[1]) and values[1] <= cfg.diverge_grad_norm):
             self.seconds += time.perf_counter() - t0

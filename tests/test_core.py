@@ -228,3 +228,28 @@ def test_training_learns_well_below_the_uniform_guess():
     res = train_paired(RunConfig(norms=("ln",)))  # the default task and step budget
     final = res.summary.final_eval_loss.iloc[0]
     assert final < 0.5 * uniform_loss(), (final, uniform_loss())
+
+
+def test_bn_stat_metrics_follow_powernorm_and_tid_definitions():
+    from core.metrics import bn_stat_metrics
+    from core.norms import BatchNorm
+
+    g = torch.Generator().manual_seed(0)
+    layers = []
+    for _ in range(2):
+        bn = BatchNorm(8)
+        x = torch.randn(3, 5, 8, generator=g) * 2 + 1
+        bn(x, torch.ones(3, 5, dtype=torch.bool))  # training: records stats, updates running
+        layers.append((bn, x))
+    got = bn_stat_metrics([bn for bn, _ in layers])
+    for i, (bn, x) in enumerate(layers):
+        mu_b, var_b = x.mean((0, 1)), x.var((0, 1), correction=0)
+        mu_r, var_r = torch.zeros(8), torch.ones(8)  # the estimates before this batch
+        sig_b, sig_r = (var_b + bn.eps).sqrt(), (var_r + bn.eps).sqrt()
+        want = torch.stack([
+            (mu_b - mu_r).norm() / 8,
+            (var_b - var_r).norm() / 8,
+            ((mu_r - mu_b).abs() / sig_b).mean(),
+            (sig_r / sig_b - 1).abs().mean(),
+        ])  # fmt: skip
+        torch.testing.assert_close(got[i], want, rtol=1e-4, atol=1e-6)

@@ -28,8 +28,12 @@ def _randomise_affine(norm, seed=1):
             norm.bias.copy_(torch.randn(C, generator=g))
 
 
-def test_layernorm_matches_functional_layer_norm_and_its_gradient():
+# ``capture`` switches a layer from torch's fused kernel to our written-out formula (which the
+# per-token statistics read x_hat from): both paths must be the standard algorithm.
+@pytest.mark.parametrize("capture", [False, True])
+def test_layernorm_matches_functional_layer_norm_and_its_gradient(capture):
     ln = LayerNorm(C, eps=1e-5)
+    ln.capture = capture
     _randomise_affine(ln)
     x = _x().requires_grad_()
     x_ref = x.detach().clone().requires_grad_()
@@ -42,8 +46,10 @@ def test_layernorm_matches_functional_layer_norm_and_its_gradient():
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-5)
 
 
-def test_rmsnorm_matches_functional_rms_norm():
+@pytest.mark.parametrize("capture", [False, True])
+def test_rmsnorm_matches_functional_rms_norm(capture):
     rms = RMSNorm(C, eps=1e-5)
+    rms.capture = capture
     _randomise_affine(rms)
     x = _x()
     torch.testing.assert_close(rms(x, _valid()), F.rms_norm(x, (C,), rms.weight.detach(), 1e-5), rtol=1e-5, atol=1e-5)
@@ -57,8 +63,10 @@ def _reference_bn(ours: BatchNorm) -> nn.BatchNorm1d:
     return ref
 
 
-def test_naive_bn_matches_batchnorm1d_in_train_and_eval_with_running_stats():
+@pytest.mark.parametrize("capture", [False, True])
+def test_naive_bn_matches_batchnorm1d_in_train_and_eval_with_running_stats(capture):
     bn = BatchNorm(C, eps=1e-5, momentum=0.1, masked=False)
+    bn.capture = capture
     _randomise_affine(bn)
     ref = _reference_bn(bn)
     valid = _valid()
@@ -113,12 +121,19 @@ def test_naive_bn_real_outputs_do_change_with_pad_values():
     assert (a(x, valid)[valid] - b(garbage, valid)[valid]).abs().max() > 0.1
 
 
-def test_batch_stats_mode_leaves_running_stats_untouched():
-    bn = BatchNorm(C)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("capture", [False, True])
+def test_batch_stats_mode_leaves_running_stats_untouched(masked, capture):
+    bn = BatchNorm(C, masked=masked)
+    bn.capture = capture
     bn.eval()
     bn.use_batch_stats = True
     x = _x()
-    y = bn(x, _valid())
+    valid = torch.ones(B, T, dtype=torch.bool)
+    y = bn(x, valid)
     assert torch.equal(bn.running_mean, torch.zeros(C)) and torch.equal(bn.running_var, torch.ones(C))
-    # ...and it did normalise with the batch's statistics
+    # ...and it did normalise with the batch's statistics, which it reports
     torch.testing.assert_close(y.mean((0, 1)), torch.zeros(C), rtol=0, atol=1e-5)
+    mean, invstd, _, _ = bn.last_stats
+    torch.testing.assert_close(mean, x.mean((0, 1)))
+    torch.testing.assert_close(invstd, torch.rsqrt(x.var((0, 1), correction=0) + bn.eps))

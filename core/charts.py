@@ -1,0 +1,401 @@
+"""Chart builders: a tidy DataFrame in, an altair chart out. No Streamlit here.
+
+Every builder colours a norm the same way (``NORM_COLORS``) and names it with ``NORM_LABELS``, so
+"red is naive BatchNorm" learned on one page holds on every page, in exported charts too. Data
+helpers that shape a frame for a chart (smoothing, thinning, seed bands, gaps) are pure functions
+here as well, so the tests can check the numbers behind a chart and not only its spec.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+
+from core.config import NORM_LABELS, NORMS
+
+# Tableau-10 hues: BN red and masked BN orange are neighbours (they are variants of one idea),
+# LayerNorm blue is the control, RMSNorm green its cousin, "no norm" brown-grey.
+NORM_COLORS = {"ln": "#4c78a8", "bn": "#e45756", "masked_bn": "#f58518", "rms": "#54a24b", "none": "#9d755d"}
+
+LOSS_TITLE = "loss (nats/token)"
+HELD_OUT_TITLE = "held-out loss (nats/token)"
+GRAD_TITLE = "gradient L2 norm (before clipping)"
+X_TITLES = {"step": "step", "tokens": "real tokens seen"}
+
+# Curves of the live and history charts: metric -> series name in the legend.
+LOSS_SERIES = {
+    "train_loss": "train batch",
+    "eval_loss": "held-out, eval mode (running stats)",
+    "eval_loss_batch_stats": "held-out, batch statistics",
+}
+SPARSE_METRICS = ("eval_loss", "eval_loss_batch_stats")  # scored every eval_every steps: dots, never smoothed
+DASHES = [[1, 0], [6, 3], [2, 2], [8, 2, 2, 2]]  # solid, dashed, dotted, dash-dot: series in legend order
+MAX_POINTS = 400  # points per curve sent to the browser; longer curves are thinned evenly
+RAW_OPACITY = 0.25  # the unsmoothed line stays visible, faint, under the smoothed one
+PLACEMENT_LABELS = {"pre": "Pre-norm: x + f(norm(x))", "post": "Post-norm: norm(x + f(x))"}
+STAGE_LABELS = {"before": "before the norm (input)", "after": "after the norm (x̂)"}
+
+
+# ---------------------------------------------------------------- shared encodings and data helpers
+def labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``label`` column naming each row's norm as the legends do."""
+    return df.assign(label=df["norm"].map(NORM_LABELS))
+
+
+def norm_color(norms: Sequence[str], legend: bool = True) -> alt.Color:
+    """Colour by norm with a fixed hue per norm. The domain lists only the norms present, in
+    NORMS order, so legends stay short while a norm's colour never depends on its companions."""
+    present = [n for n in NORMS if n in set(norms)]
+    scale = alt.Scale(domain=[NORM_LABELS[n] for n in present], range=[NORM_COLORS[n] for n in present])
+    legend_spec = alt.Legend(orient="bottom", columns=3, labelLimit=320, title=None) if legend else None
+    return alt.Color("label:N", title="norm", scale=scale, legend=legend_spec)
+
+
+def ema(values: pd.Series, weight: float) -> pd.Series:
+    """Debiased exponential moving average, as TensorBoard's smoothing slider: 0 is the raw curve,
+    0.9 averages over about ten points. Debiasing keeps the start of the curve where the data is."""
+    if weight <= 0:
+        return values.astype(float)
+    return values.astype(float).ewm(alpha=1.0 - weight, adjust=True).mean()
+
+
+def thin(df: pd.DataFrame, max_points: int = MAX_POINTS, x: str = "step") -> pd.DataFrame:
+    """Every k-th step (and the last) so that no curve has more than about ``max_points`` points."""
+    if df.empty:
+        return df
+    k = math.ceil(df[x].nunique() / max_points)
+    if k <= 1:
+        return df
+    last = df[x].max()
+    return df[(df[x] % k == 0) | (df[x] == last)]
+
+
+def _y(field: str, title: str, log_y: bool) -> alt.Y:
+    scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    return alt.Y(f"{field}:Q", title=title, scale=scale)
+
+
+def _x_steps(x: str, max_step: int | None) -> alt.X:
+    scale = alt.Scale(domain=[0, max_step]) if max_step and x == "step" else alt.Undefined
+    return alt.X(f"{x}:Q", title=X_TITLES[x], scale=scale)
+
+
+# ---------------------------------------------------------------- curves over training
+def curve_data(
+    history: pd.DataFrame, metrics: Mapping[str, str], smooth: float = 0.0, layer: str | None = "all"
+) -> pd.DataFrame:
+    """The rows of ``metrics`` (one ``layer``, or every layer if None) with ``series`` (legend
+    name), ``label`` (norm), ``sparse`` and a ``smoothed`` value (dense metrics only), thinned."""
+    rows = history[history["metric"].isin(list(metrics))]
+    if layer is not None:
+        rows = rows[rows["layer"] == layer]
+    rows = labelled(rows).assign(series=rows["metric"].map(metrics), sparse=rows["metric"].isin(SPARSE_METRICS))
+    rows = rows.sort_values("step", kind="stable")
+    smoothed = rows.groupby(["norm", "metric", "layer"], sort=False)["value"].transform(lambda s: ema(s, smooth))
+    rows = rows.assign(smoothed=smoothed.where(~rows["sparse"], rows["value"]))
+    return thin(rows)[["norm", "label", "series", "metric", "layer", "step", "tokens", "sparse", "value", "smoothed"]]
+
+
+def step_curves(
+    history: pd.DataFrame,
+    metrics: Mapping[str, str],
+    *,
+    title: str,
+    y_title: str,
+    smooth: float = 0.0,
+    log_y: bool = False,
+    x: str = "step",
+    max_step: int | None = None,
+    layer: str | None = "all",
+    facet: str | None = None,
+    norms: Sequence[str] | None = None,
+) -> alt.LayerChart | alt.FacetChart:
+    """Lines of ``metrics`` over steps (or tokens), one colour per norm, one dash per metric.
+
+    Dense metrics (one value per step) are drawn raw and faint with the EMA-smoothed line on top
+    when ``smooth`` > 0; sparse ones (held-out losses) are dots joined by lines, never smoothed.
+    ``max_step`` fixes the x range (a live chart then grows into its frame instead of rescaling);
+    ``norms`` fixes the colour legend (defaults to the norms in the data); ``facet`` makes one
+    panel per value of that column (e.g. "layer"). The layers depend on the arguments only, not on
+    the data, so a live chart keeps one spec while its data grows.
+    """
+    data = curve_data(history, metrics, smooth, layer=None if facet else layer)
+    series = list(dict.fromkeys(metrics.values()))
+    dash = alt.StrokeDash(
+        "series:N", title=None, scale=alt.Scale(domain=series, range=DASHES[: len(series)]),
+        legend=alt.Legend(orient="bottom", labelLimit=320) if len(series) > 1 else None,
+    )  # fmt: skip
+    tooltip = [
+        alt.Tooltip("label:N", title="norm"), alt.Tooltip("series:N", title="curve"),
+        alt.Tooltip(f"{x}:Q", title=X_TITLES[x]), alt.Tooltip("value:Q", title="value", format=".4g"),
+    ]  # fmt: skip
+    base = alt.Chart().encode(
+        x=_x_steps(x, max_step), color=norm_color(norms or data["norm"].unique()), strokeDash=dash, tooltip=tooltip
+    )
+    layers = []
+    dense = [m for m in metrics if m not in SPARSE_METRICS]
+    if dense:
+        raw_opacity = RAW_OPACITY if smooth > 0 else 1.0
+        dense_rows = base.transform_filter("!datum.sparse")
+        layers.append(dense_rows.mark_line(strokeWidth=1, opacity=raw_opacity).encode(y=_y("value", y_title, log_y)))
+        if smooth > 0:
+            layers.append(dense_rows.mark_line(strokeWidth=2).encode(y=_y("smoothed", y_title, log_y)))
+    if len(dense) < len(metrics):
+        sparse_rows = base.transform_filter("datum.sparse")
+        layers.append(sparse_rows.mark_line(point=True, strokeWidth=2).encode(y=_y("value", y_title, log_y)))
+    chart = alt.layer(*layers, data=data)
+    if facet:
+        return chart.properties(width=260, height=200).facet(
+            facet=alt.Facet(f"{facet}:N", title=None), columns=3, title=title
+        )
+    return chart.properties(title=title, height=300)
+
+
+def loss_curves(history: pd.DataFrame, **kw) -> alt.LayerChart:
+    """Train loss (noisy, one batch per step) and the two held-out losses, per norm."""
+    kw.setdefault("title", "Loss")
+    return step_curves(history, LOSS_SERIES, y_title=LOSS_TITLE, **kw)
+
+
+def grad_norm_curves(history: pd.DataFrame, **kw) -> alt.LayerChart:
+    """Global gradient norm per norm, before clipping."""
+    kw.setdefault("title", "Global gradient norm")
+    return step_curves(history, {"grad_norm": "global gradient norm"}, y_title=GRAD_TITLE, **kw)
+
+
+def block_heatmap(history: pd.DataFrame, log_color: bool = True, max_bins: int = 60) -> alt.FacetChart:
+    """Gradient norm of each part of the model (embeddings, blocks, final norm, head) over steps,
+    one panel per norm; steps are binned so any run length fits. Colour on a log scale by default:
+    gradient norms of different parts differ by decades."""
+    rows = history[history["metric"] == "grad_norm_block"]
+    rows = labelled(rows).rename(columns={"layer": "block"})
+    order = _block_order(rows["block"].unique())
+    color_scale = alt.Scale(type="log", scheme="viridis") if log_color else alt.Scale(scheme="viridis")
+    chart = alt.Chart(rows).mark_rect().encode(
+        x=alt.X("step:Q", bin=alt.Bin(maxbins=max_bins), title="step"),
+        y=alt.Y("block:N", sort=order, title="part of the model (input at top)"),
+        color=alt.Color("mean(value):Q", title="grad norm", scale=color_scale),
+        tooltip=[alt.Tooltip("label:N", title="norm"), "block:N", alt.Tooltip("step:Q", bin=True),
+                 alt.Tooltip("mean(value):Q", title="mean grad norm", format=".3g")],
+    )  # fmt: skip
+    return chart.properties(width=560, height=22 * len(order)).facet(
+        row=alt.Row("label:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=320)),
+        title="Gradient norm per block over training",
+    )
+
+
+def _block_order(blocks) -> list[str]:
+    """embed, block0, block1, ..., final_norm, head: the forward order."""
+
+    def rank(b: str) -> tuple[int, int]:
+        if b == "embed":
+            return (0, 0)
+        if b.startswith("block"):
+            return (1, int(b[5:]))
+        return (2, 0) if b == "final_norm" else (3, 0)
+
+    return sorted(blocks, key=rank)
+
+
+# ---------------------------------------------------------------- sweeps: mean and band over seeds
+def seed_band(summary: pd.DataFrame, x: str, y: str, keys: Sequence[str] = ()) -> pd.DataFrame:
+    """Mean, min and max of ``y`` over seeds for each norm and point (``keys``, default [x]);
+    ``x`` is averaged within the point (e.g. the measured pad fraction of a length setting)."""
+    keys = list(keys) or [x]
+    grouped = summary.groupby(["norm", *keys], sort=True)
+    out = grouped[y].agg(mean="mean", lo="min", hi="max", seeds="count").reset_index()
+    if x not in keys:
+        out[x] = grouped[x].mean().to_numpy()
+    return labelled(out)
+
+
+def gap_to(summary: pd.DataFrame, y: str = "final_eval_loss", ref: str = "ln") -> pd.DataFrame:
+    """Each non-``ref`` row with ``gap`` = its ``y`` minus ``ref``'s ``y`` in the same paired run
+    (same config: batch size, seed, lengths, batching), so seed-to-seed noise cancels."""
+    ref_y = summary[summary["norm"] == ref].set_index("config_id")[y]
+    rows = summary[summary["norm"] != ref]
+    return rows.assign(gap=rows[y] - rows["config_id"].map(ref_y))
+
+
+def sweep_chart(
+    summary: pd.DataFrame,
+    *,
+    x: str,
+    x_title: str,
+    y: str = "final_eval_loss",
+    y_title: str = HELD_OUT_TITLE,
+    title: str,
+    keys: Sequence[str] = (),
+    log2_x: bool = False,
+    dash: str | None = None,
+    zero_rule: bool = False,
+) -> alt.LayerChart:
+    """Mean over seeds (line and dots) with a min-max band, one colour per norm; ``dash`` splits
+    a norm's line by another column (e.g. batching). ``log2_x`` for batch sizes."""
+    band = seed_band(summary, x, y, [*keys, *([dash] if dash else [])] or [x])
+    if log2_x:
+        x_enc = alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log", base=2),
+                      axis=alt.Axis(values=sorted(band[x].unique().tolist())))  # fmt: skip
+    else:
+        x_enc = alt.X(f"{x}:Q", title=x_title)
+    tooltip = [alt.Tooltip("label:N", title="norm"), alt.Tooltip(f"{x}:Q", title=x_title, format=".3g"),
+               *[alt.Tooltip(f"{k}:N") for k in [*keys, *([dash] if dash else [])] if k != x],
+               alt.Tooltip("mean:Q", title=f"mean {y_title}", format=".4f"),
+               alt.Tooltip("lo:Q", title="min over seeds", format=".4f"),
+               alt.Tooltip("hi:Q", title="max over seeds", format=".4f"), alt.Tooltip("seeds:Q")]  # fmt: skip
+    color = norm_color(band["norm"].unique())
+    detail = [alt.Detail(f"{dash}:N")] if dash else []
+    base = alt.Chart().encode(x=x_enc, color=color)
+    layers = [
+        base.mark_area(opacity=0.18).encode(*detail, y=alt.Y("lo:Q", title=y_title, scale=alt.Scale(zero=False)), y2="hi:Q"),
+        base.mark_line(point=True, strokeWidth=2).encode(
+            y=alt.Y("mean:Q", title=y_title, scale=alt.Scale(zero=False)), tooltip=tooltip,
+            strokeDash=alt.StrokeDash(f"{dash}:N", legend=alt.Legend(orient="bottom")) if dash else alt.Undefined,
+        ),
+    ]  # fmt: skip
+    if zero_rule:
+        layers.append(alt.Chart().mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0)))
+    return alt.layer(*layers, data=band).properties(title=title, height=320)
+
+
+# ---------------------------------------------------------------- token grids (sequence x position)
+def token_grid(
+    df: pd.DataFrame,
+    value: str,
+    *,
+    value_title: str,
+    title: str,
+    row: str | None = None,
+    diverging: bool = False,
+    cell: int = 11,
+) -> alt.FacetChart:
+    """A heatmap per norm (columns; ``row`` adds rows, e.g. before/after the norm): sequence in
+    the batch down, position across, colour = ``value``. Pads carry a small white x so real and
+    pad tokens can be told apart at a glance. Expects columns seq, pos, pad, norm, ``value``."""
+    data = labelled(df)
+    scale = alt.Scale(scheme="blueorange", domainMid=0) if diverging else alt.Scale(scheme="viridis")
+    base = alt.Chart().encode(
+        x=alt.X("pos:O", title="position in sequence", axis=alt.Axis(values=list(range(0, 64, 4)), labelAngle=0)),
+        y=alt.Y("seq:O", title="sequence in batch"),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", title=value_title, scale=scale, legend=alt.Legend(orient="right")),
+        tooltip=[alt.Tooltip("label:N", title="norm"), "seq:O", "pos:O", "pad:N",
+                 alt.Tooltip(f"{value}:Q", title=value_title, format=".3g")],
+    )  # fmt: skip
+    pads = base.transform_filter("datum.pad").mark_text(text="×", color="white", fontSize=9)
+    chart = alt.layer(rect, pads, data=data).properties(width=alt.Step(cell), height=alt.Step(cell))
+    header = alt.Header(labelLimit=320, labelFontSize=12)
+    facets = {"column": alt.Column("label:N", title=None, header=header, sort=_label_order(data))}
+    if row:
+        facets["row"] = alt.Row(f"{row}:N", title=None, header=alt.Header(labelLimit=200, labelFontSize=12))
+    return chart.facet(**facets, title=title).resolve_scale(x="independent")
+
+
+def _label_order(df: pd.DataFrame) -> list[str]:
+    return [NORM_LABELS[n] for n in NORMS if n in set(df["norm"])]
+
+
+def variance_split_chart(split: pd.DataFrame) -> alt.Chart:
+    """Share of each channel's variance (over real tokens) that lies between sequences rather
+    than within them, per norm, before and after the norm. Columns: norm, stage, between_share."""
+    data = labelled(split).assign(stage=split["stage"].map(STAGE_LABELS), pct=split["between_share"] * 100)
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("pct:Q", title="between-sequence share of variance (%)", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("label:N", title=None, sort=_label_order(data), axis=alt.Axis(labelLimit=320)),
+            color=norm_color(data["norm"].unique(), legend=False),
+            row=alt.Row("stage:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+            tooltip=[alt.Tooltip("label:N", title="norm"), "stage:N", alt.Tooltip("pct:Q", format=".1f"),
+                     alt.Tooltip("within:Q", format=".3g"), alt.Tooltip("between:Q", format=".3g")],
+        )  # fmt: skip
+        .properties(title="Variance between vs within sequences (real tokens)", width=420)
+    )
+
+
+# ---------------------------------------------------------------- probes
+def probe_chart(probe: pd.DataFrame) -> alt.FacetChart:
+    """One held-out sentence scored inside several different batches: probability of the true
+    next token per position, one line per batch, one panel per norm. Under a per-token norm the
+    lines coincide; under BatchNorm with batch statistics they spread. Columns: norm, batch, pos, prob."""
+    data = labelled(probe)
+    chart = (
+        alt.Chart()
+        .mark_line(point=alt.OverlayMarkDef(size=14), strokeWidth=1.2, opacity=0.8)
+        .encode(
+            x=alt.X("pos:Q", title="position in the sentence"),
+            y=alt.Y("prob:Q", title="p(true next token)", scale=alt.Scale(domain=[0, 1])),
+            color=norm_color(data["norm"].unique(), legend=False),
+            detail="batch:N",
+            tooltip=[alt.Tooltip("label:N", title="norm"), "batch:N", "pos:Q", alt.Tooltip("prob:Q", format=".3f")],
+        )
+        .properties(width=300, height=220)
+    )
+    return alt.layer(chart, data=data).facet(
+        column=alt.Column("label:N", title=None, sort=_label_order(data), header=alt.Header(labelLimit=320)),
+        title="The same sentence in different batches",
+    )
+
+
+def init_grad_chart(profile: pd.DataFrame, log_y: bool = True) -> alt.FacetChart:
+    """Per-part gradient norm at initialization, input to output, Pre vs Post placement (Xiong et
+    al. 2020). Columns: placement, norm, block, layer_index, grad_norm."""
+    data = labelled(profile).assign(placement_label=profile["placement"].map(PLACEMENT_LABELS))
+    order = data.sort_values("layer_index")["block"].drop_duplicates().tolist()
+    chart = (
+        alt.Chart()
+        .mark_line(point=True, strokeWidth=2)
+        .encode(
+            x=alt.X("block:N", sort=order, title="part of the model (input → output)", axis=alt.Axis(labelAngle=-40)),
+            y=_y("grad_norm", "gradient L2 norm at init", log_y),
+            color=norm_color(data["norm"].unique()),
+            tooltip=[alt.Tooltip("label:N", title="norm"), "placement_label:N", "block:N",
+                     alt.Tooltip("grad_norm:Q", format=".3g")],
+        )  # fmt: skip
+        .properties(width=360, height=260)
+    )
+    return alt.layer(chart, data=data).facet(
+        column=alt.Column("placement_label:N", title=None, header=alt.Header(labelFontSize=12)),
+        title="Gradient norms at initialization, per layer",
+    )
+
+
+# ---------------------------------------------------------------- overview: who shares statistics
+POOL_ROLES = {"picked": "the picked value", "other": "not pooled with it"}
+
+
+def pooling_chart(cells: pd.DataFrame, cell: int = 16) -> alt.FacetChart:
+    """Which values share the picked value's mean and variance, under each norm: a B x T grid per
+    channel (columns) and per norm (rows). Pooled cells take the norm's colour, the picked cell is
+    black, the rest light grey; pads carry an x. Columns: norm, channel, seq, pos, pad, role, token
+    (role: "picked", "pooled" or "other")."""
+    data = labelled(cells)
+    data = data.assign(
+        fill=data["label"].where(data["role"] == "pooled", data["role"].map(POOL_ROLES)),
+        channel=data["channel"].map("channel {}".format),
+    )
+    norms = [n for n in NORMS if n in set(cells["norm"])]
+    domain = [NORM_LABELS[n] for n in norms] + list(POOL_ROLES.values())
+    colors = [NORM_COLORS[n] for n in norms] + ["#111111", "#e8e8e8"]
+    base = alt.Chart().encode(
+        x=alt.X("pos:O", title="position", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("seq:O", title="sequence"),
+    )
+    rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.Color("fill:N", title=None, scale=alt.Scale(domain=domain, range=colors),
+                        legend=alt.Legend(orient="bottom", columns=3, labelLimit=320)),
+        tooltip=["seq:O", "pos:O", "channel:N", "token:N", "pad:N", alt.Tooltip("fill:N", title="role")],
+    )  # fmt: skip
+    pads = base.transform_filter("datum.pad").mark_text(text="×", fontSize=11, color="#555")
+    chart = alt.layer(rect, pads, data=data).properties(width=alt.Step(cell), height=alt.Step(cell))
+    return chart.facet(
+        row=alt.Row("label:N", title=None, sort=_label_order(data),
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=320, labelFontSize=12)),
+        column=alt.Column("channel:N", title=None, header=alt.Header(labelFontSize=12)),
+        title="Values that share the picked value's mean and variance",
+    )  # fmt: skip
