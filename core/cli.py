@@ -68,14 +68,14 @@ def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
         )
         p.add_argument("--seeds", type=_int_list("seed"), default=[0, 1, 2], help="comma list (default 0,1,2)")
         p.add_argument(
-            "--lengths", default=d.lengths, help="comma list of fixed,uniform,longtail (default %(default)s)"
+            "--lengths", help=f"comma list of fixed,uniform,longtail (default {d.lengths}; fixed for control)"
         )
     else:
         p.add_argument(
             "--batch-size", type=_number("batch_size", int), default=d.batch_size, help="default %(default)s"
         )
         p.add_argument("--seed", type=_number("seed", int), default=d.seed, help="default %(default)s")
-        p.add_argument("--lengths", default=d.lengths, help="fixed | uniform | longtail (default %(default)s)")
+        p.add_argument("--lengths", help=f"fixed | uniform | longtail (default {d.lengths}; fixed for control)")
     p.add_argument("--min-len", type=_number("min_len", int), default=d.min_len)
     p.add_argument("--max-len", type=_number("max_len", int), default=d.max_len)
     p.add_argument("--batching", default=d.batching, help="random | bucketed (default %(default)s)")
@@ -120,10 +120,9 @@ def _base_config(a: argparse.Namespace, sweep: bool) -> RunConfig:
             "eval_every",
         )
     }
+    kw["lengths"] = "fixed" if a.task == "control" else DEFAULTS.lengths  # unless given
     if not sweep:
-        kw.update(batch_size=a.batch_size, seed=a.seed, lengths=a.lengths)
-    elif a.task == "control":
-        kw.update(lengths="fixed")
+        kw.update(batch_size=a.batch_size, seed=a.seed, lengths=a.lengths or kw["lengths"])
     return RunConfig(**kw)
 
 
@@ -158,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = _base_config(a, sweep)
         if sweep:
-            lengths = [s.strip() for s in a.lengths.split(",") if s.strip()]
+            lengths = [s.strip() for s in (a.lengths or base.lengths).split(",") if s.strip()]
             cfgs = sweep_configs(base, a.batch_sizes, a.seeds, lengths)
         else:
             cfgs = [base]

@@ -159,9 +159,12 @@ def _token_weighted_loss(model, batches: list[Batch]) -> float:
 
 
 def eval_loss(model, cfg: RunConfig) -> float:
-    """Held-out loss in eval mode. Every norm is per-token in eval mode, so one batch suffices."""
+    """Held-out loss in eval mode. Every norm is per-token in eval mode, so how the set is batched
+    does not change the result: length-sorted chunks of 32 keep padding (wasted work) low."""
+    data = eval_set(cfg)
+    order = torch.argsort(data.lengths, stable=True)
     with eval_mode(model):
-        return _token_weighted_loss(model, [eval_set(cfg)])
+        return _token_weighted_loss(model, [data.select(order[i : i + 32]) for i in range(0, len(order), 32)])
 
 
 def eval_loss_batch_stats(model, cfg: RunConfig) -> float:

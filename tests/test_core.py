@@ -253,3 +253,12 @@ def test_bn_stat_metrics_follow_powernorm_and_tid_definitions():
             (sig_r / sig_b - 1).abs().mean(),
         ])  # fmt: skip
         torch.testing.assert_close(got[i], want, rtol=1e-4, atol=1e-6)
+
+
+def test_eval_mode_loss_does_not_depend_on_how_the_held_out_set_is_batched(trained):
+    from core.metrics import _token_weighted_loss, eval_loss, eval_mode
+
+    model, cfg = trained.models["bn"], trained.config
+    with eval_mode(model):
+        one_batch = _token_weighted_loss(model, [eval_set(cfg)])
+    assert abs(eval_loss(model, cfg) - one_batch) < 1e-5
