@@ -108,7 +108,9 @@ BN_METRICS = ("bn_dist_mu", "bn_dist_var", "tid_mean", "tid_var")
 def bn_stat_metrics(bns: list[BatchNorm]) -> torch.Tensor:
     """(L, 4) = dist_mu, dist_var, TID_mean, TID_var for each BN layer's last batch statistics
     against the running estimates it had before that batch. All layers in one vectorised pass."""
-    mu_b, invstd_b, mu_r, var_r = (torch.stack(t) for t in zip(*(bn.last_stats for bn in bns)))  # (L, C) each
+    mu_b, invstd_b, mu_r, var_r = (
+        torch.stack(t) for t in zip(*(bn.last_stats for bn in bns), strict=True)
+    )  # (L, C) each
     eps, C = bns[0].eps, mu_b.shape[1]
     sig_b = invstd_b.reciprocal()  # sqrt(var_B + eps)
     var_b = sig_b.square() - eps

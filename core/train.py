@@ -7,8 +7,10 @@ such callback) and a ``should_stop`` callable ends the run early, keeping what w
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -136,6 +138,7 @@ def train_paired(
     cfg: RunConfig,
     on_step: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    workers: int | None = None,
 ) -> RunResult:
     """Train one model per norm in ``cfg.norms`` in lockstep and return their metrics.
 
@@ -144,7 +147,17 @@ def train_paired(
     becomes non-finite, or whose gradient norm exceeds cfg.diverge_grad_norm, is marked diverged at
     that step and no longer trained; the others go on. ``should_stop()`` is checked before every
     step; a stopped run still returns everything measured so far (``stopped=True``).
+
+    ``workers``: threads that step the models of a step concurrently (default: one per model, up to
+    the CPU count). Each model's arithmetic is the same whichever thread runs it, so the numbers do
+    not depend on it; the pool lives only as long as the run.
     """
+    workers = workers or min(len(cfg.norms), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paired") as pool:
+        return _train(cfg, on_step, should_stop, lambda fn, items: list(pool.map(fn, items)))
+
+
+def _train(cfg, on_step, should_stop, each) -> RunResult:
     t_start = time.perf_counter()
     models = build_models(cfg, VOCAB_SIZE)
     members = [_Member(n, m, cfg) for n, m in models.items()]
@@ -154,20 +167,22 @@ def train_paired(
     tokens = 0
 
     def eval_rows(step: int) -> list[Row]:
+        alive = [m for m in members if m.diverged_at is None]
         out = []
-        for m in members:
-            if m.diverged_at is None:
-                ev, evb = m.evaluate()
-                out += [
-                    (m.name, step, tokens, "eval_loss", "all", ev),
-                    (m.name, step, tokens, "eval_loss_batch_stats", "all", evb),
-                ]
+        for m, (ev, evb) in zip(alive, each(_Member.evaluate, alive), strict=True):
+            out += [
+                (m.name, step, tokens, "eval_loss", "all", ev),
+                (m.name, step, tokens, "eval_loss_batch_stats", "all", evb),
+            ]
         return out
 
-    new = eval_rows(0)
-    rows += new
-    if on_step:
-        on_step(Progress(0, cfg.steps, new, {}, time.perf_counter() - t_start))
+    def report(step: int, new: list[Row]):
+        if on_step:
+            diverged = {m.name: m.diverged_at for m in members if m.diverged_at is not None}
+            on_step(Progress(step, cfg.steps, new, diverged, time.perf_counter() - t_start))
+
+    rows += (new := eval_rows(0))
+    report(0, new)
     steps_done, stopped = 0, False
     for step in range(cfg.steps):
         if should_stop is not None and should_stop():
@@ -181,36 +196,25 @@ def train_paired(
         pad_fractions.append(pad)
         lr = lr_at(step, cfg)
         new = []
-        for m in alive:
-            values = m.step(batch, lr)
+        for m, values in zip(alive, each(lambda m, b=batch, lr=lr: m.step(b, lr), alive), strict=True):
             if values is None:
                 m.diverged_at = step
                 new.append((m.name, step, tokens, "diverged", "all", float(step)))
                 continue
-            new += [
-                (m.name, step, tokens, metric, layer, v) for (metric, layer), v in zip(m.keys, values, strict=False)
-            ]
+            new += [(m.name, step, tokens, metric, layer, v) for (metric, layer), v in zip(m.keys, values, strict=True)]
             new += [(m.name, step, tokens, "pad_fraction", "all", pad), (m.name, step, tokens, "lr", "all", lr)]
         tokens += int(batch.lengths.sum())
         steps_done = step + 1
         if steps_done % cfg.eval_every == 0 or steps_done == cfg.steps:
             new += eval_rows(steps_done)
         rows += new
-        if on_step:
-            on_step(
-                Progress(
-                    steps_done,
-                    cfg.steps,
-                    new,
-                    {m.name: m.diverged_at for m in members if m.diverged_at is not None},
-                    time.perf_counter() - t_start,
-                )
-            )
+        report(steps_done, new)
 
     if stopped and steps_done % cfg.eval_every != 0 and steps_done > 0:
         rows += eval_rows(steps_done)  # a stopped run still ends on a held-out score
     history = _history_frame(rows, cfg)
-    summary = _summary(members, cfg, steps_done, pad_fractions, history)
+    dependence = each(lambda m: batch_dependence(m.model, cfg) if m.diverged_at is None else math.nan, members)
+    summary = _summary(members, cfg, steps_done, pad_fractions, history, dependence)
     return RunResult(cfg, history, summary, models, time.perf_counter() - t_start, steps_done, stopped)
 
 
@@ -222,11 +226,11 @@ def _history_frame(rows: list[Row], cfg: RunConfig) -> pd.DataFrame:
 
 
 def _summary(
-    members: list[_Member], cfg: RunConfig, steps_done: int, pads: list[float], history: pd.DataFrame
+    members: list[_Member], cfg: RunConfig, steps_done: int, pads: list[float], history, dependence
 ) -> pd.DataFrame:
     recs = []
     tail = max(1, min(cfg.eval_every, steps_done))
-    for m in members:
+    for m, dep in zip(members, dependence, strict=True):
         train = history[(history.norm == m.name) & (history.metric == "train_loss")].value
         recs.append({
             "norm": m.name,
@@ -237,7 +241,7 @@ def _summary(
             "final_train_loss": float(train.tail(tail).mean()) if len(train) else math.nan,
             "final_eval_loss": m.last_eval[0],
             "final_eval_loss_batch_stats": m.last_eval[1],
-            "batch_dependence": batch_dependence(m.model, cfg) if m.diverged_at is None else math.nan,
+            "batch_dependence": dep,
             "pad_fraction": sum(pads) / len(pads) if pads else math.nan,
             "diverged": m.diverged_at is not None,
             "diverged_at": m.diverged_at,
