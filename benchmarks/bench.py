@@ -9,9 +9,9 @@ Run from the repository root::
 Flags: ``--steps N`` training steps per timed run; ``--repeats R`` timed runs per side (the median
 is reported); ``--warmup W`` untimed warm-up steps per side and size; ``--json PATH`` also write all
 results (every repeat, the configs, the machine) as JSON; ``--only a,b`` measure only these sizes;
-``--no-scaling`` skip the scaling table; ``--threads N`` call ``torch.set_num_threads(N)`` once,
-before anything runs (otherwise torch's default is kept; the one thread count is used for both
-sides and printed); ``--b-workers N`` pass ``workers=N`` to ``train_paired`` (default: not passed,
+``--no-scaling`` skip the scaling table; ``--a-threads N`` torch threads for (a) (default: one per
+core, torch's own default, as an idiomatic script runs); ``--threads N`` torch threads for (b)
+(default: the project's choice, 1, set when ``core`` is imported); ``--b-workers N`` pass ``workers=N`` to ``train_paired`` (default: not passed,
 as the dashboard calls it).
 
 What is compared, on identical ``RunConfig``s and the identical sequence of batches:
@@ -48,8 +48,11 @@ Fairness:
 * Warm-up: ``--warmup`` steps of each side (untimed) before any timed run of a size.
 * Repeats alternate the order (a, b, b, a, a, ...) so slow drift in the machine's load hits both
   sides alike. Each entry is the median over repeats. ``gc.collect()`` runs before each timed run.
-* Same torch thread count for both (checked after every run of (b); if ``train_paired`` changed
-  it, the benchmark restores it and says so).
+* Each side runs with its own best-practice threads: (a) with torch's default (one intra-op thread
+  per core), (b) as the app runs it (1 intra-op thread, its models stepped concurrently by
+  train_paired's workers). ``--a-threads 1`` times the reference on one thread instead; the
+  thread count of (b) is checked after every run (if ``train_paired`` changed it, the benchmark
+  restores it and says so).
 
 Columns of the main table:
 
@@ -91,7 +94,7 @@ Timings are wall-clock on a shared machine: the load average at start and end is
 stored; a load above the core count means other processes competed for the CPU. With torch's
 default of one thread per core, a competing process makes torch's worker threads wait for each
 other, and single runs can be 10-60x slower (seen on the 2-core dev machine): check the spread
-column, and on a busy machine prefer ``--threads 1``, which suffers far less. The JSON also records
+column, and rerun on a quiet machine. The JSON also records
 the git commit and whether core/ had uncommitted changes, since core/ is being optimised
 concurrently.
 """
@@ -317,13 +320,29 @@ def measure_matmul_peak(n: int = PEAK_N, threads: int | None = None, timings: in
 
 
 # ---------------------------------------------------------------- timing
+# (a) runs with torch's own default thread count, one per core, as an idiomatic script does
+# (importing core sets the process to 1 intra-op thread, the project's choice for (b)).
+A_THREADS = os.cpu_count() or 1
+
+
+@contextmanager
+def torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def time_reference(cfg: RunConfig) -> dict:
     """One timed run of (a): draw cfg.steps batches (timed, as (b) draws its own), then train."""
     gc.collect()
-    c0, t0 = time.process_time(), time.perf_counter()
-    batches = draw_batches(cfg, cfg.steps)
-    t_data = time.perf_counter() - t0
-    run = train_reference(cfg, batches)
+    with torch_threads(A_THREADS):
+        c0, t0 = time.process_time(), time.perf_counter()
+        batches = draw_batches(cfg, cfg.steps)
+        t_data = time.perf_counter() - t0
+        run = train_reference(cfg, batches)
     return {
         "seconds": time.perf_counter() - t0,
         "cpu_seconds": time.process_time() - c0,  # all threads of the process
@@ -385,7 +404,8 @@ def warm_up_and_verify(
             f"{STREAM_SEED_OFFSET})); update STREAM_SEED_OFFSET / draw_batches to match it"
         )
     if reference:
-        train_reference(wcfg, drawn)
+        with torch_threads(A_THREADS):
+            train_reference(wcfg, drawn)
 
 
 def summarize_runs(runs: list[dict], steps: int) -> dict:
@@ -606,8 +626,8 @@ def format_table(columns: list[tuple[str, Callable[[dict], str]]], records: list
 def format_report(result: dict) -> str:
     meta, peak, bench_peak = result["meta"], result["meta"]["peak"], result["meta"]["peak_at_bench_threads"]
     out = [
-        f"torch {meta['torch']}: {meta['torch_threads']} torch threads for both sides, {meta['cpu_count']} cores; "
-        f"train_paired workers: {meta['b_workers'] or 'its default'}",
+        f"torch {meta['torch']}, {meta['cpu_count']} cores: (a) {A_THREADS} torch threads (torch's default), "
+        f"(b) {meta['torch_threads']} torch thread(s) x train_paired workers: {meta['b_workers'] or 'its default'}",
         f"fp32 matmul peak {peak['gflops_peak']:.1f} GFLOP/s on {peak['threads']} threads (median "
         f"{peak['gflops_median']:.1f}; {bench_peak['gflops_peak']:.1f} on {bench_peak['threads']}); "
         f"{meta['steps']} steps, median of {meta['repeats']} repeats, {meta['warmup']} warm-up steps",
@@ -647,6 +667,7 @@ def _load(avg) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    global A_THREADS
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.bench",
         description="Time train_paired against an idiomatic PyTorch loop (see module docstring).",
@@ -658,7 +679,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", type=Path, help="also write all results to this JSON file")
     p.add_argument("--only", help=f"comma-separated sizes to measure, of: {', '.join(SIZES)}")
     p.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
-    p.add_argument("--threads", type=int, help="torch.set_num_threads(N) once, for both sides (default: torch's)")
+    p.add_argument("--threads", type=int, help="torch threads for (b) (default: core's choice, 1)")
+    p.add_argument("--a-threads", type=int, help=f"torch threads for (a) (default: one per core, torch's default: {A_THREADS})")
     p.add_argument("--b-workers", type=int, help="pass workers=N to train_paired (default: its own default)")
     args = p.parse_args(argv)
 
@@ -678,6 +700,8 @@ def main(argv: list[str] | None = None) -> dict:
         p.error("this train_paired takes no 'workers' argument")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.a_threads:
+        A_THREADS = args.a_threads
 
     scaling = None if args.no_scaling else SCALING_AXES
     result = run_benchmark(sizes, scaling, steps, repeats, warmup, workers=args.b_workers)
