@@ -680,7 +680,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--only", help=f"comma-separated sizes to measure, of: {', '.join(SIZES)}")
     p.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     p.add_argument("--threads", type=int, help="torch threads for (b) (default: core's choice, 1)")
-    p.add_argument("--a-threads", type=int, help=f"torch threads for (a) (default: one per core, torch's default: {A_THREADS})")
+    p.add_argument(
+        "--a-threads", type=int, help=f"torch threads for (a) (default: one per core, torch's default: {A_THREADS})"
+    )
     p.add_argument("--b-workers", type=int, help="pass workers=N to train_paired (default: its own default)")
     args = p.parse_args(argv)
 

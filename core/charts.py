@@ -22,21 +22,29 @@ NORM_COLORS = {"ln": "#4c78a8", "bn": "#e45756", "masked_bn": "#f58518", "rms": 
 
 LOSS_TITLE = "loss (nats/token)"
 HELD_OUT_TITLE = "held-out loss (nats/token)"
-GRAD_TITLE = "gradient L2 norm (before clipping)"
+GRAD_TITLE = "gradient norm (L2)"
 X_TITLES = {"step": "step", "tokens": "real tokens seen"}
 
 # Curves of the live and history charts: metric -> series name in the legend.
 LOSS_SERIES = {
     "train_loss": "train batch",
-    "eval_loss": "held-out, eval mode (running stats)",
-    "eval_loss_batch_stats": "held-out, batch statistics",
+    "eval_loss": "held-out, eval mode",
+    "eval_loss_batch_stats": "held-out, batch stats",
 }
-SPARSE_METRICS = ("eval_loss", "eval_loss_batch_stats")  # scored every eval_every steps: dots, never smoothed
-DASHES = [[1, 0], [6, 3], [2, 2], [8, 2, 2, 2]]  # solid, dashed, dotted, dash-dot: series in legend order
+EVAL_GAP = "eval_gap"  # eval-mode minus batch-stats held-out loss, made by eval_gap_rows
+# Scored every eval_every steps: drawn as dots joined by lines, never smoothed.
+SPARSE_METRICS = ("eval_loss", "eval_loss_batch_stats", EVAL_GAP)
+# One dash per loss on every chart (solid: train, dashed: eval mode, dotted: batch stats), so a
+# caption's "dotted" means the same everywhere; other metrics take the patterns in turn.
+METRIC_DASHES = {"train_loss": [1, 0], "eval_loss": [6, 3], "eval_loss_batch_stats": [2, 2]}
+DASHES = [[1, 0], [6, 3], [2, 2], [8, 2, 2, 2]]  # solid, dashed, dotted, dash-dot
 MAX_POINTS = 400  # points per curve sent to the browser; longer curves are thinned evenly
 RAW_OPACITY = 0.25  # the unsmoothed line stays visible, faint, under the smoothed one
 PLACEMENT_LABELS = {"pre": "Pre-norm: x + f(norm(x))", "post": "Post-norm: norm(x + f(x))"}
 STAGE_LABELS = {"before": "before the norm (input)", "after": "after the norm (x̂)"}
+# Plain charts fill the container's width and keep their own plot height, so titles, axis titles
+# and legends add to the height instead of squeezing the plot (Streamlit's default is "fit").
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 
 
 # ---------------------------------------------------------------- shared encodings and data helpers
@@ -50,7 +58,10 @@ def norm_color(norms: Sequence[str], legend: bool = True) -> alt.Color:
     NORMS order, so legends stay short while a norm's colour never depends on its companions."""
     present = [n for n in NORMS if n in set(norms)]
     scale = alt.Scale(domain=[NORM_LABELS[n] for n in present], range=[NORM_COLORS[n] for n in present])
-    legend_spec = alt.Legend(orient="bottom", columns=3, labelLimit=320, title=None) if legend else None
+    # One entry per line: long names never clip, and a second legend (dashes) fits beside it.
+    # symbolOpacity: the swatch keeps full colour even when the first layer is the faint raw line.
+    legend_spec = alt.Legend(orient="bottom", direction="vertical", labelLimit=320, title=None, symbolOpacity=1)
+    legend_spec = legend_spec if legend else None
     return alt.Color("label:N", title="norm", scale=scale, legend=legend_spec)
 
 
@@ -123,15 +134,30 @@ def step_curves(
     the data, so a live chart keeps one spec while its data grows.
     """
     data = curve_data(history, metrics, smooth, layer=None if facet else layer)
-    series = list(dict.fromkeys(metrics.values()))
+    series = list(metrics.values())
+    dashes = [METRIC_DASHES.get(m, DASHES[i % len(DASHES)]) for i, m in enumerate(metrics)]
     dash = alt.StrokeDash(
-        "series:N", title=None, scale=alt.Scale(domain=series, range=DASHES[: len(series)]),
-        legend=alt.Legend(orient="bottom", labelLimit=320) if len(series) > 1 else None,
-    )  # fmt: skip
+        "series:N",
+        title=None,
+        scale=alt.Scale(domain=series, range=dashes),
+        legend=alt.Legend(
+            orient="bottom",
+            direction="vertical",
+            labelLimit=320,
+            symbolType="stroke",  # show the dash pattern itself (symbolOpacity would hide it)
+            symbolStrokeColor="#333",
+            symbolStrokeWidth=2,
+            symbolFillColor="transparent",  # else the dots of point-marked lines cover the dash
+        )
+        if len(series) > 1
+        else None,
+    )
     tooltip = [
-        alt.Tooltip("label:N", title="norm"), alt.Tooltip("series:N", title="curve"),
-        alt.Tooltip(f"{x}:Q", title=X_TITLES[x]), alt.Tooltip("value:Q", title="value", format=".4g"),
-    ]  # fmt: skip
+        alt.Tooltip("label:N", title="norm"),
+        alt.Tooltip("series:N", title="curve"),
+        alt.Tooltip(f"{x}:Q", title=X_TITLES[x]),
+        alt.Tooltip("value:Q", title="value", format=".4g"),
+    ]
     base = alt.Chart().encode(
         x=_x_steps(x, max_step), color=norm_color(norms or data["norm"].unique()), strokeDash=dash, tooltip=tooltip
     )
@@ -148,10 +174,21 @@ def step_curves(
         layers.append(sparse_rows.mark_line(point=True, strokeWidth=2).encode(y=_y("value", y_title, log_y)))
     chart = alt.layer(*layers, data=data)
     if facet:
-        return chart.properties(width=260, height=200).facet(
-            facet=alt.Facet(f"{facet}:N", title=None), columns=3, title=title
+        columns = min(data[facet].nunique(), 5)  # one row for up to 5 panels: no empty cells
+        return chart.properties(width=max(130, 700 // max(columns, 1)), height=200).facet(
+            facet=alt.Facet(f"{facet}:N", title=None), columns=columns, title=title
         )
-    return chart.properties(title=title, height=300)
+    return chart.properties(title=title, height=260, autosize=FIT_WIDTH)
+
+
+def eval_gap_rows(history: pd.DataFrame) -> pd.DataFrame:
+    """History-shaped rows of the train/inference gap: held-out loss in eval mode (running
+    statistics) minus with batch statistics, per norm and evaluation step (metric EVAL_GAP)."""
+    rows = history[history["metric"].isin(["eval_loss", "eval_loss_batch_stats"]) & (history["layer"] == "all")]
+    wide = rows.pivot_table(index=["norm", "step", "tokens"], columns="metric", values="value").reset_index()
+    return wide.assign(metric=EVAL_GAP, layer="all", value=wide["eval_loss"] - wide["eval_loss_batch_stats"])[
+        ["norm", "step", "tokens", "metric", "layer", "value"]
+    ]
 
 
 def loss_curves(history: pd.DataFrame, **kw) -> alt.LayerChart:
@@ -162,7 +199,7 @@ def loss_curves(history: pd.DataFrame, **kw) -> alt.LayerChart:
 
 def grad_norm_curves(history: pd.DataFrame, **kw) -> alt.LayerChart:
     """Global gradient norm per norm, before clipping."""
-    kw.setdefault("title", "Global gradient norm")
+    kw.setdefault("title", "Global gradient norm (before clipping)")
     return step_curves(history, {"grad_norm": "global gradient norm"}, y_title=GRAD_TITLE, **kw)
 
 
@@ -174,13 +211,21 @@ def block_heatmap(history: pd.DataFrame, log_color: bool = True, max_bins: int =
     rows = labelled(rows).rename(columns={"layer": "block"})
     order = _block_order(rows["block"].unique())
     color_scale = alt.Scale(type="log", scheme="viridis") if log_color else alt.Scale(scheme="viridis")
-    chart = alt.Chart(rows).mark_rect().encode(
-        x=alt.X("step:Q", bin=alt.Bin(maxbins=max_bins), title="step"),
-        y=alt.Y("block:N", sort=order, title="part of the model (input at top)"),
-        color=alt.Color("mean(value):Q", title="grad norm", scale=color_scale),
-        tooltip=[alt.Tooltip("label:N", title="norm"), "block:N", alt.Tooltip("step:Q", bin=True),
-                 alt.Tooltip("mean(value):Q", title="mean grad norm", format=".3g")],
-    )  # fmt: skip
+    chart = (
+        alt.Chart(rows)
+        .mark_rect()
+        .encode(
+            x=alt.X("step:Q", bin=alt.Bin(maxbins=max_bins), title="step"),
+            y=alt.Y("block:N", sort=order, title=None),
+            color=alt.Color("mean(value):Q", title="grad norm", scale=color_scale),
+            tooltip=[
+                alt.Tooltip("label:N", title="norm"),
+                "block:N",
+                alt.Tooltip("step:Q", bin=True),
+                alt.Tooltip("mean(value):Q", title="mean grad norm", format=".3g"),
+            ],
+        )
+    )
     return chart.properties(width=560, height=22 * len(order)).facet(
         row=alt.Row("label:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=320)),
         title="Gradient norm per block over training",
@@ -228,93 +273,181 @@ def sweep_chart(
     y: str = "final_eval_loss",
     y_title: str = HELD_OUT_TITLE,
     title: str,
-    keys: Sequence[str] = (),
     log2_x: bool = False,
-    dash: str | None = None,
     zero_rule: bool = False,
 ) -> alt.LayerChart:
-    """Mean over seeds (line and dots) with a min-max band, one colour per norm; ``dash`` splits
-    a norm's line by another column (e.g. batching). ``log2_x`` for batch sizes."""
-    band = seed_band(summary, x, y, [*keys, *([dash] if dash else [])] or [x])
-    if log2_x:
-        x_enc = alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log", base=2),
-                      axis=alt.Axis(values=sorted(band[x].unique().tolist())))  # fmt: skip
-    else:
-        x_enc = alt.X(f"{x}:Q", title=x_title)
-    tooltip = [alt.Tooltip("label:N", title="norm"), alt.Tooltip(f"{x}:Q", title=x_title, format=".3g"),
-               *[alt.Tooltip(f"{k}:N") for k in [*keys, *([dash] if dash else [])] if k != x],
-               alt.Tooltip("mean:Q", title=f"mean {y_title}", format=".4f"),
-               alt.Tooltip("lo:Q", title="min over seeds", format=".4f"),
-               alt.Tooltip("hi:Q", title="max over seeds", format=".4f"), alt.Tooltip("seeds:Q")]  # fmt: skip
-    color = norm_color(band["norm"].unique())
-    detail = [alt.Detail(f"{dash}:N")] if dash else []
-    base = alt.Chart().encode(x=x_enc, color=color)
+    """Mean over seeds (line and dots) with a min-max band, one colour per norm, against a numeric
+    ``x`` (``log2_x`` for batch sizes); ``zero_rule`` draws y = 0 (for gaps)."""
+    band = seed_band(summary, x, y)
+    axis = alt.Axis(values=sorted(band[x].unique().tolist())) if log2_x else alt.Undefined
+    scale = alt.Scale(type="log", base=2) if log2_x else alt.Undefined
+    x_enc = alt.X(f"{x}:Q", title=x_title, scale=scale, axis=axis)
+    y_scale = alt.Scale(zero=False)
+    base = alt.Chart().encode(x=x_enc, color=norm_color(band["norm"].unique()))
     layers = [
-        base.mark_area(opacity=0.18).encode(*detail, y=alt.Y("lo:Q", title=y_title, scale=alt.Scale(zero=False)), y2="hi:Q"),
+        base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=y_title, scale=y_scale), y2="hi:Q"),
         base.mark_line(point=True, strokeWidth=2).encode(
-            y=alt.Y("mean:Q", title=y_title, scale=alt.Scale(zero=False)), tooltip=tooltip,
-            strokeDash=alt.StrokeDash(f"{dash}:N", legend=alt.Legend(orient="bottom")) if dash else alt.Undefined,
+            y=alt.Y("mean:Q", title=y_title, scale=y_scale), tooltip=_band_tooltip(x, x_title, y_title)
         ),
-    ]  # fmt: skip
+    ]
     if zero_rule:
         layers.append(alt.Chart().mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0)))
-    return alt.layer(*layers, data=band).properties(title=title, height=320)
+    return alt.layer(*layers, data=band).properties(title=title, height=280, autosize=FIT_WIDTH)
+
+
+def _band_tooltip(x: str, x_title: str, y_title: str, extra: Sequence[str] = ()) -> list:
+    return [
+        alt.Tooltip("label:N", title="norm"),
+        alt.Tooltip(f"{x}:Q", title=x_title, format=".3g"),
+        *[alt.Tooltip(f"{k}:N") for k in extra],
+        alt.Tooltip("mean:Q", title=f"mean {y_title}", format=".4f"),
+        alt.Tooltip("lo:Q", title="min over seeds", format=".4f"),
+        alt.Tooltip("hi:Q", title="max over seeds", format=".4f"),
+        alt.Tooltip("seeds:Q"),
+    ]
+
+
+LENGTH_ORDER = ("fixed", "uniform", "longtail")
+BATCHING_TITLES = {"random": "random batches", "bucketed": "batches bucketed by length"}
+
+
+def padding_chart(
+    summary: pd.DataFrame,
+    *,
+    y: str = "final_eval_loss",
+    y_title: str = HELD_OUT_TITLE,
+    title: str,
+    zero_rule: bool = False,
+) -> alt.FacetChart:
+    """``y`` (mean over seeds, min-max bar) per length distribution, one panel per batching; each
+    tick names the setting and its measured padding fraction, e.g. "uniform · 38% pads"."""
+    band = seed_band(summary, "pad_fraction", y, ["lengths", "batching"])
+    band = band.assign(
+        setting=band["lengths"] + " · " + (band["pad_fraction"] * 100).round().astype(int).astype(str) + "% pads",
+        rank=band["lengths"].map(LENGTH_ORDER.index),
+        batching=band["batching"].map(BATCHING_TITLES),
+    )
+    base = alt.Chart().encode(
+        x=alt.X(
+            "setting:N",
+            sort=alt.EncodingSortField("rank"),
+            title="length distribution (padding of training batches)",
+            axis=alt.Axis(labelAngle=0, labelLimit=200, labelExpr="split(datum.label, ' · ')"),
+        ),
+        color=norm_color(band["norm"].unique()),
+    )
+    y_scale = alt.Scale(zero=False)
+    layers = [
+        base.mark_rule(strokeWidth=2, opacity=0.5).encode(y=alt.Y("lo:Q", title=y_title, scale=y_scale), y2="hi:Q"),
+        base.mark_line(point=alt.OverlayMarkDef(size=60), strokeWidth=2).encode(
+            y=alt.Y("mean:Q", title=y_title, scale=y_scale),
+            tooltip=_band_tooltip("pad_fraction", "padding fraction", y_title, ["lengths", "batching"]),
+        ),
+    ]
+    if zero_rule:
+        layers.append(alt.Chart().mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0)))
+    chart = alt.layer(*layers, data=band).properties(width=260, height=240)
+    return chart.facet(
+        column=alt.Column(
+            "batching:N", title=None, sort=list(BATCHING_TITLES.values()), header=alt.Header(labelFontSize=12)
+        ),
+        title=title,
+    ).resolve_scale(x="independent")
 
 
 # ---------------------------------------------------------------- token grids (sequence x position)
+def _cell_size(n_pos: int, n_seq: int, width: int = 360, height: int = 160) -> int:
+    """Cell size in pixels so that a grid of n_pos x n_seq fits about width x height."""
+    return max(4, min(14, width // max(n_pos, 1), height // max(n_seq, 1)))  # 4 px: still a visible cell
+
+
 def token_grid(
     df: pd.DataFrame,
     value: str,
     *,
     value_title: str,
     title: str,
-    row: str | None = None,
+    split: str | None = None,
     diverging: bool = False,
-    cell: int = 11,
-) -> alt.FacetChart:
-    """A heatmap per norm (columns; ``row`` adds rows, e.g. before/after the norm): sequence in
-    the batch down, position across, colour = ``value``. Pads carry a small white x so real and
-    pad tokens can be told apart at a glance. Expects columns seq, pos, pad, norm, ``value``."""
+) -> alt.TopLevelMixin:
+    """Heatmaps of ``value`` per token: sequence in the batch down, position across, one row of
+    panels per norm. ``split`` (e.g. "stage": before/after the norm) puts one panel per value side
+    by side, each with its own colour scale, so a small input spread is not washed out by a large
+    output spread. Pads carry a small white x. Columns: seq, pos, pad, norm, ``value`` [, split]."""
     data = labelled(df)
+    if split is None:
+        return _token_panels(data, value, value_title, diverging).properties(title=title)
+    parts = list(dict.fromkeys(data[split]))
+    panels = [
+        _token_panels(
+            data[data[split] == part], value, value_title, diverging, row_names=(i == 0), width=240
+        ).properties(title=str(part))
+        for i, part in enumerate(parts)
+    ]
+    return alt.hconcat(*panels, title=title).resolve_scale(color="independent")
+
+
+def _token_panels(
+    data: pd.DataFrame, value: str, value_title: str, diverging: bool, row_names: bool = True, width: int = 360
+) -> alt.FacetChart:
+    cell = _cell_size(data["pos"].nunique(), data["seq"].nunique(), width=width)
     scale = alt.Scale(scheme="blueorange", domainMid=0) if diverging else alt.Scale(scheme="viridis")
+    positions = sorted(data["pos"].unique())
     base = alt.Chart().encode(
-        x=alt.X("pos:O", title="position in sequence", axis=alt.Axis(values=list(range(0, 64, 4)), labelAngle=0)),
-        y=alt.Y("seq:O", title="sequence in batch"),
+        x=alt.X("pos:O", title="position", axis=alt.Axis(values=positions[::4], labelAngle=0)),
+        y=alt.Y("seq:O", title="sequence", axis=alt.Axis(values=[])),
     )
     rect = base.mark_rect().encode(
-        color=alt.Color(f"{value}:Q", title=value_title, scale=scale, legend=alt.Legend(orient="right")),
-        tooltip=[alt.Tooltip("label:N", title="norm"), "seq:O", "pos:O", "pad:N",
-                 alt.Tooltip(f"{value}:Q", title=value_title, format=".3g")],
-    )  # fmt: skip
-    pads = base.transform_filter("datum.pad").mark_text(text="×", color="white", fontSize=9)
+        color=alt.Color(
+            f"{value}:Q", title=value_title, scale=scale, legend=alt.Legend(orient="right", gradientLength=120)
+        ),
+        tooltip=[
+            alt.Tooltip("label:N", title="norm"),
+            "seq:O",
+            "pos:O",
+            "pad:N",
+            alt.Tooltip(f"{value}:Q", title=value_title, format=".3g"),
+        ],
+    )
+    pads = base.transform_filter("datum.pad").mark_text(text="×", color="white", fontSize=max(6, cell - 3))
     chart = alt.layer(rect, pads, data=data).properties(width=alt.Step(cell), height=alt.Step(cell))
-    header = alt.Header(labelLimit=320, labelFontSize=12)
-    facets = {"column": alt.Column("label:N", title=None, header=header, sort=_label_order(data))}
-    if row:
-        facets["row"] = alt.Row(f"{row}:N", title=None, header=alt.Header(labelLimit=200, labelFontSize=12))
-    return chart.facet(**facets, title=title).resolve_scale(x="independent")
+    header = alt.Header(labelAngle=0, labelAlign="left", labelLimit=200, labelFontSize=12, labels=row_names)
+    return chart.facet(row=alt.Row("label:N", title=None, header=header, sort=_label_order(data)), spacing=8)
 
 
 def _label_order(df: pd.DataFrame) -> list[str]:
     return [NORM_LABELS[n] for n in NORMS if n in set(df["norm"])]
 
 
-def variance_split_chart(split: pd.DataFrame) -> alt.Chart:
+def variance_split_chart(split: pd.DataFrame) -> alt.FacetChart:
     """Share of each channel's variance (over real tokens) that lies between sequences rather
     than within them, per norm, before and after the norm. Columns: norm, stage, between_share."""
     data = labelled(split).assign(stage=split["stage"].map(STAGE_LABELS), pct=split["between_share"] * 100)
-    return (
-        alt.Chart(data)
+    bars = (
+        alt.Chart()
         .mark_bar()
         .encode(
-            x=alt.X("pct:Q", title="between-sequence share of variance (%)", scale=alt.Scale(domain=[0, 100])),
+            x=alt.X("pct:Q", title="between-sequence share of the variance (%)"),
             y=alt.Y("label:N", title=None, sort=_label_order(data), axis=alt.Axis(labelLimit=320)),
             color=norm_color(data["norm"].unique(), legend=False),
-            row=alt.Row("stage:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
-            tooltip=[alt.Tooltip("label:N", title="norm"), "stage:N", alt.Tooltip("pct:Q", format=".1f"),
-                     alt.Tooltip("within:Q", format=".3g"), alt.Tooltip("between:Q", format=".3g")],
-        )  # fmt: skip
-        .properties(title="Variance between vs within sequences (real tokens)", width=420)
+            tooltip=[
+                alt.Tooltip("label:N", title="norm"),
+                "stage:N",
+                alt.Tooltip("pct:Q", format=".1f"),
+                alt.Tooltip("within:Q", format=".3g"),
+                alt.Tooltip("between:Q", format=".3g"),
+            ],
+        )
+        .properties(width=420)
+    )
+    return alt.layer(bars, data=data).facet(
+        row=alt.Row(
+            "stage:N",
+            title=None,
+            sort=list(STAGE_LABELS.values()),
+            header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=200, labelFontSize=12),
+        ),
+        title="Variance between vs within sequences (real tokens)",
     )
 
 
@@ -328,16 +461,18 @@ def probe_chart(probe: pd.DataFrame) -> alt.FacetChart:
         alt.Chart()
         .mark_line(point=alt.OverlayMarkDef(size=14), strokeWidth=1.2, opacity=0.8)
         .encode(
-            x=alt.X("pos:Q", title="position in the sentence"),
+            x=alt.X("pos:Q", title="position in the sentence", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("prob:Q", title="p(true next token)", scale=alt.Scale(domain=[0, 1])),
             color=norm_color(data["norm"].unique(), legend=False),
             detail="batch:N",
             tooltip=[alt.Tooltip("label:N", title="norm"), "batch:N", "pos:Q", alt.Tooltip("prob:Q", format=".3f")],
         )
-        .properties(width=300, height=220)
+        .properties(width=280, height=220)
     )
     return alt.layer(chart, data=data).facet(
-        column=alt.Column("label:N", title=None, sort=_label_order(data), header=alt.Header(labelLimit=320)),
+        column=alt.Column(
+            "label:N", title=None, sort=_label_order(data), header=alt.Header(labelLimit=280, labelFontSize=12)
+        ),
         title="The same sentence in different batches",
     )
 
@@ -346,21 +481,30 @@ def init_grad_chart(profile: pd.DataFrame, log_y: bool = True) -> alt.FacetChart
     """Per-part gradient norm at initialization, input to output, Pre vs Post placement (Xiong et
     al. 2020). Columns: placement, norm, block, layer_index, grad_norm."""
     data = labelled(profile).assign(placement_label=profile["placement"].map(PLACEMENT_LABELS))
-    order = data.sort_values("layer_index")["block"].drop_duplicates().tolist()
     chart = (
         alt.Chart()
         .mark_line(point=True, strokeWidth=2)
         .encode(
-            x=alt.X("block:N", sort=order, title="part of the model (input → output)", axis=alt.Axis(labelAngle=-40)),
-            y=_y("grad_norm", "gradient L2 norm at init", log_y),
+            x=alt.X(
+                "block:N",
+                sort=_block_order(data["block"].unique()),
+                title="part of the model (input → output)",
+                axis=alt.Axis(labelAngle=-40, labelOverlap=False),
+            ),
+            y=_y("grad_norm", "gradient norm at init (L2)", log_y),
             color=norm_color(data["norm"].unique()),
-            tooltip=[alt.Tooltip("label:N", title="norm"), "placement_label:N", "block:N",
-                     alt.Tooltip("grad_norm:Q", format=".3g")],
-        )  # fmt: skip
+            tooltip=[
+                alt.Tooltip("label:N", title="norm"),
+                "placement_label:N",
+                "block:N",
+                alt.Tooltip("grad_norm:Q", format=".3g"),
+            ],
+        )
         .properties(width=360, height=260)
     )
+    order = [PLACEMENT_LABELS[p] for p in PLACEMENT_LABELS if p in set(profile["placement"])]
     return alt.layer(chart, data=data).facet(
-        column=alt.Column("placement_label:N", title=None, header=alt.Header(labelFontSize=12)),
+        column=alt.Column("placement_label:N", title=None, sort=order, header=alt.Header(labelFontSize=12)),
         title="Gradient norms at initialization, per layer",
     )
 
@@ -369,7 +513,7 @@ def init_grad_chart(profile: pd.DataFrame, log_y: bool = True) -> alt.FacetChart
 POOL_ROLES = {"picked": "the picked value", "other": "not pooled with it"}
 
 
-def pooling_chart(cells: pd.DataFrame, cell: int = 16) -> alt.FacetChart:
+def pooling_chart(cells: pd.DataFrame, cell: int = 14) -> alt.FacetChart:
     """Which values share the picked value's mean and variance, under each norm: a B x T grid per
     channel (columns) and per norm (rows). Pooled cells take the norm's colour, the picked cell is
     black, the rest light grey; pads carry an x. Columns: norm, channel, seq, pos, pad, role, token
@@ -387,15 +531,24 @@ def pooling_chart(cells: pd.DataFrame, cell: int = 16) -> alt.FacetChart:
         y=alt.Y("seq:O", title="sequence"),
     )
     rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
-        color=alt.Color("fill:N", title=None, scale=alt.Scale(domain=domain, range=colors),
-                        legend=alt.Legend(orient="bottom", columns=3, labelLimit=320)),
+        color=alt.Color(
+            "fill:N",
+            title=None,
+            scale=alt.Scale(domain=domain, range=colors),
+            legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=320),
+        ),
         tooltip=["seq:O", "pos:O", "channel:N", "token:N", "pad:N", alt.Tooltip("fill:N", title="role")],
-    )  # fmt: skip
-    pads = base.transform_filter("datum.pad").mark_text(text="×", fontSize=11, color="#555")
+    )
+    pads = base.transform_filter("datum.pad").mark_text(text="×", fontSize=10, color="#555")
     chart = alt.layer(rect, pads, data=data).properties(width=alt.Step(cell), height=alt.Step(cell))
     return chart.facet(
-        row=alt.Row("label:N", title=None, sort=_label_order(data),
-                    header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=320, labelFontSize=12)),
+        row=alt.Row(
+            "label:N",
+            title=None,
+            sort=_label_order(data),
+            header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=200, labelFontSize=12),
+        ),
         column=alt.Column("channel:N", title=None, header=alt.Header(labelFontSize=12)),
+        spacing=10,
         title="Values that share the picked value's mean and variance",
-    )  # fmt: skip
+    )

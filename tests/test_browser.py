@@ -1,0 +1,250 @@
+"""The real app in a real browser: `streamlit run` in a subprocess, Debian's Chromium driven by
+Playwright. Every page is opened, its default experiment run, its charts checked for drawn marks
+and for the absence of errors; screenshots go to artifacts/screenshots/ and the live page's
+click-to-first-point and click-to-complete times to artifacts/browser_timings.json.
+
+Never downloads a browser: without /usr/bin/chromium the test is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+SHOTS = ARTIFACTS / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RUN_TIMEOUT_MS = 240_000  # one default experiment, on a busy 2-core machine
+VIEWPORT = {"width": 1400, "height": 1000}
+
+# url path -> (screenshot name, does it have a Run form, charts expected after the run)
+PAGES = {
+    "": ("1_overview", False, 1),
+    "live": ("2_live", True, 2),
+    "batch_size": ("3_batch_size", True, 2),
+    "padding": ("4_padding", True, 3),
+    "per_token": ("5_per_token", True, 3),
+    "train_vs_inference": ("6_train_vs_inference", True, 4),
+    "gradients": ("7_gradients", True, 3),
+}
+
+# Records, in the page, when Run was clicked, when the first chart mark appeared and when the
+# script stopped running, with performance.now(): no polling delay in the numbers.
+TIMING_JS = """
+() => {
+  const t = window.__timing = {};
+  const app = document.querySelector('[data-testid="stApp"]');
+  document.addEventListener('click', e => {
+    if (e.target.closest('[data-testid="stBaseButton-primaryFormSubmit"]')) t.click = performance.now();
+  }, true);
+  new MutationObserver(() => {
+    const now = performance.now();
+    if (t.click === undefined) return;
+    if (t.first === undefined && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
+      t.first = now;
+    if (app.getAttribute('data-test-script-state') === 'running') t.running = true;
+    if (t.running && t.done === undefined && app.getAttribute('data-test-script-state') === 'notRunning') t.done = now;
+  }).observe(document.body, {subtree: true, childList: true, attributes: true});
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit_server.log", "w")  # noqa: SIM115 - closed below
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "streamlit_app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _wait_idle(page, timeout_ms: int = RUN_TIMEOUT_MS):
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+def _run_form(page):
+    """Click Run, wait for the job to start (its Stop button) and for the script to finish."""
+    page.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=30_000)
+    _wait_idle(page)
+
+
+def _drawn_charts(page) -> int:
+    """Charts whose SVG holds at least one drawn mark (a line, a dot, a cell)."""
+    return page.eval_on_selector_all(
+        '[data-testid="stVegaLiteChart"]', "els => els.filter(e => e.querySelector('svg g.role-mark path')).length"
+    )
+
+
+def _screenshot(page, name: str):
+    """The whole page: the main area scrolls inside the app, so grow the viewport to its height."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], height + 40)})
+    page.wait_for_timeout(500)  # let vega lay out at the new size
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+
+
+def _assert_app_navigation(page):
+    """The app's own menu (st.navigation), not Streamlit's legacy list of files."""
+    links = page.locator('[data-testid="stSidebarNavLink"]')
+    assert links.count() == len(PAGES)
+    assert "Live comparison" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+
+
+def _assert_no_errors(page):
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]'
+    ).first.inner_text()
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def test_deep_link_then_stop_keeps_the_partial_run(server, browser):
+    """First visit to a fresh server through a deep link (/live) gets the real app (its navigation
+    and layout); a long run stopped once its chart has drawn shows what was trained, flagged.
+    Runs first in this file, while the server is fresh."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/live")
+        page.wait_for_selector('[data-testid="stForm"]', timeout=90_000)
+        _wait_idle(page, 90_000)
+        _assert_app_navigation(page)
+        page.locator(".st-key-live-steps input").fill("3000")
+        page.locator(".st-key-live-seed input").fill("7")  # settings no other test ran: no stored result
+        page.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
+        page.wait_for_selector('[data-testid="stVegaLiteChart"] svg g.role-mark path', timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.locator(".st-key-live-stop button").first.click()
+        page.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=60_000)
+        _wait_idle(page)
+        assert "Stopped" in page.locator('[data-testid="stAlertContentWarning"]').first.inner_text()
+        assert page.locator(".st-key-live-stop").count() == 0
+        page.wait_for_timeout(800)
+        assert _drawn_charts(page) >= 2
+        _assert_no_errors(page)
+        _screenshot(page, "2b_live_stopped")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_page_runs_its_default_experiment(server, browser, path):
+    name, has_form, n_charts = PAGES[path]
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/{path}")
+        page.wait_for_selector('[data-testid="stApp"]')
+        _wait_idle(page, 90_000)
+        page.wait_for_selector('[data-testid="stSidebarNav"]')
+        _assert_app_navigation(page)
+        timing = None
+        if has_form:
+            page.wait_for_selector('[data-testid="stForm"]')
+            if path == "live":
+                page.evaluate(TIMING_JS)
+            _run_form(page)
+            if path == "live":
+                timing = page.evaluate("window.__timing")
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] svg g.role-mark path').length > 0",
+            timeout=30_000,
+        )
+        page.wait_for_timeout(800)  # the last charts finish drawing
+        _screenshot(page, name)
+        _assert_no_errors(page)
+        assert _drawn_charts(page) >= n_charts
+        if timing is not None:
+            _record_timing(timing)
+    finally:
+        context.close()
+
+
+def _record_timing(t: dict):
+    assert {"click", "first", "done"} <= set(t), t
+    out = {
+        "page": "live comparison, default settings (BatchNorm vs LayerNorm, 300 steps, batch 2, long-tail lengths)",
+        "click_to_first_point_s": round((t["first"] - t["click"]) / 1000, 2),
+        "click_to_complete_s": round((t["done"] - t["click"]) / 1000, 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
+    (ARTIFACTS / "browser_timings.json").write_text(json.dumps(out, indent=2) + "\n")
+    print("\nbrowser timings:", out)
+    assert out["click_to_first_point_s"] < out["click_to_complete_s"]

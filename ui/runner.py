@@ -1,0 +1,240 @@
+"""Running an experiment from a page: live progress, a Stop button, partial results, caching.
+
+A page calls ``experiment(page, Job(key, title, work), hint)``. ``work(live)`` does the heavy
+part, reports through ``live`` (progress bar, live charts) and returns a dict of DataFrames, the
+data behind the page's charts. The outcome goes into ``st.session_state`` (the page shows it on every rerun and
+when the visitor comes back to the page) and, if the job ran to the end, into a shared bounded
+store, so the same settings come back instantly, for this visitor and the next.
+
+Stop: the button is drawn before the work starts. A click makes Streamlit rerun the page, which
+interrupts this script at its next Streamlit call (the throttled redraws). What ``work`` registered
+with ``live.keep`` is then turned into a partial outcome by ``outcome(page)`` on that rerun.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import charts
+from core.config import RunConfig
+from core.metrics import HISTORY_COLUMNS, RUN_COLUMNS
+from core.sweep import SweepProgress, run_sweep
+from core.train import Progress, RunResult, train_paired
+from ui import show
+
+STORE_ENTRIES = 24  # completed outcomes kept for everyone (a few MB each)
+STORE_TTL_S = 6 * 3600
+REDRAW_S = 0.15  # at most ~7 redraws a second: smooth enough, and cheap next to training
+METRIC = HISTORY_COLUMNS.index("metric")  # position of the metric name in a progress row
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job left: the frames behind the page's charts and how the job went."""
+
+    title: str  # one line saying what ran, shown above the results
+    data: dict[str, pd.DataFrame]
+    seconds: float
+    stopped: bool = False
+    reached: str = ""  # for a stopped job, its last progress line ("step 72 of 3000 · ...")
+    config: RunConfig | None = None  # the run's config, for exports, when the job is one paired run
+
+
+@st.cache_resource(max_entries=STORE_ENTRIES, ttl=STORE_TTL_S, show_spinner=False)
+def _shared_slot(key: str) -> dict:
+    """A box per job key, shared by all sessions, bounded and expiring. st.cache_data cannot hold
+    these results: they are produced while drawing live, and a cached function that draws breaks
+    on a cache hit; so the live run fills the box and later runs read it."""
+    return {}
+
+
+class Live:
+    """The live area of a running job: Stop button, progress bar, live charts, and the partial
+    results a Stop would leave (``keep``). All of it disappears when the job completes."""
+
+    def __init__(self, page: str):
+        self._box = st.empty()
+        self.area = self._box.container()
+        self.area.button(
+            "Stop", key=f"{page}.stop", icon=":material/stop_circle:", help="Keeps what has been done so far"
+        )
+        self._bar = self.area.progress(0.0, text="starting…")
+        self._kept: dict[str, Callable[[], pd.DataFrame]] = {}
+        self.reached = ""
+        self._last_draw = float("-inf")
+        self.started = time.perf_counter()
+
+    def keep(self, name: str, make: Callable[[], pd.DataFrame]):
+        """Register how to build the frame ``name`` from what has been done so far."""
+        self._kept[name] = make
+
+    def partial(self) -> dict[str, pd.DataFrame]:
+        return {name: make() for name, make in self._kept.items()}
+
+    def due(self) -> bool:
+        """True at most every REDRAW_S seconds: the moment to redraw (and to be interruptible)."""
+        now = time.perf_counter()
+        if now - self._last_draw < REDRAW_S:
+            return False
+        self._last_draw = now
+        return True
+
+    def progress(self, fraction: float, text: str):
+        self.reached = text
+        self._bar.progress(min(max(fraction, 0.0), 1.0), text=text)
+
+    def close(self):
+        self._box.empty()
+
+
+def _running_key(page: str) -> str:
+    return f"{page}.running"
+
+
+def _outcome_key(page: str) -> str:
+    return f"{page}.outcome"
+
+
+@dataclass(frozen=True)
+class Job:
+    """Heavy work a page asks for: ``key`` identifies its result (equal keys, equal results)."""
+
+    key: str
+    title: str  # one line saying what runs
+    work: Callable[[Live], dict[str, pd.DataFrame]]
+    config: RunConfig | None = None
+
+
+def run_job(page: str, job: Job) -> None:
+    """Run ``job`` live (or recall its stored outcome) and leave the outcome in session state."""
+    slot = _shared_slot(f"{page}:{job.key}")
+    if "outcome" in slot:
+        st.session_state[_outcome_key(page)] = slot["outcome"]
+        return
+    live = Live(page)
+    st.session_state[_running_key(page)] = (job, live)
+    try:
+        data = job.work(live)
+    except Exception:  # a bug, not a Stop (Streamlit's interrupts are BaseExceptions): no partial
+        del st.session_state[_running_key(page)]
+        raise
+    done = Outcome(job.title, data, time.perf_counter() - live.started, config=job.config)
+    del st.session_state[_running_key(page)]
+    st.session_state[_outcome_key(page)] = slot["outcome"] = done
+    live.close()
+
+
+def outcome(page: str) -> Outcome | None:
+    """The page's latest outcome; a job interrupted by Stop (or by leaving the page) becomes a
+    partial outcome here, on the rerun that followed the interruption."""
+    running = st.session_state.pop(_running_key(page), None)
+    if running is not None:
+        job, live = running
+        st.session_state[_outcome_key(page)] = Outcome(
+            job.title,
+            live.partial(),
+            time.perf_counter() - live.started,
+            stopped=True,
+            reached=live.reached,
+            config=job.config,
+        )
+    return st.session_state.get(_outcome_key(page))
+
+
+# ---------------------------------------------------------------- the two kinds of heavy work
+def history_frame(rows: list[tuple], cfg: RunConfig) -> pd.DataFrame:
+    """Progress rows as a history frame with the run columns, as train_paired's own."""
+    df = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    return df.assign(**{c: cfg.config_id if c == "config_id" else getattr(cfg, c) for c in RUN_COLUMNS})
+
+
+def fixed_spec(chart: alt.TopLevelMixin) -> dict:
+    """The chart's Vega-Lite spec without its data: redrawn with new data only, a live chart
+    updates in place instead of being rebuilt (no flicker)."""
+    spec = chart.to_dict()
+    spec.pop("datasets", None)
+    spec.pop("data", None)
+    return spec
+
+
+LIVE_CURVES = (charts.LOSS_SERIES, {"grad_norm": "global gradient norm"})  # the two live charts' metrics
+
+
+def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
+    """train_paired with a live loss chart and gradient-norm chart, redrawn a few times a second.
+    A Stop keeps the rows so far as the partial ``history``."""
+    rows: list[tuple] = []
+    live.keep("history", lambda: history_frame(rows, cfg))
+    shown = {m for metrics in LIVE_CURVES for m in metrics}
+    live_rows: list[tuple] = []  # only what the live charts draw: redraws stay cheap as the run grows
+    slots = [col.empty() for col in live.area.columns(2)]
+    empty = history_frame([], cfg)
+    specs = [  # built once: redraws send data only, so the charts update in place
+        fixed_spec(charts.loss_curves(empty, smooth=smooth, max_step=cfg.steps, norms=cfg.norms)),
+        fixed_spec(charts.grad_norm_curves(empty, smooth=smooth, max_step=cfg.steps, norms=cfg.norms, log_y=True)),
+    ]
+
+    def on_step(p: Progress):
+        rows.extend(p.rows)
+        live_rows.extend(r for r in p.rows if r[METRIC] in shown)
+        if not (p.step in (0, p.total) or live.due()):
+            return
+        rate = p.step / p.elapsed if p.elapsed > 0 else 0.0
+        live.progress(p.step / p.total, f"step {p.step} of {p.total} · {rate:.0f} steps/s")
+        history = pd.DataFrame(live_rows, columns=HISTORY_COLUMNS)
+        for slot, spec, metrics in zip(slots, specs, LIVE_CURVES, strict=True):
+            slot.vega_lite_chart(charts.curve_data(history, metrics, smooth), spec, width="stretch")
+
+    return train_paired(cfg, on_step=on_step)
+
+
+def sweep(
+    live: Live,
+    cfgs: list[RunConfig],
+    chart: Callable[[pd.DataFrame], alt.TopLevelMixin],
+    on_result: Callable[[RunResult], None] | None = None,
+) -> pd.DataFrame:
+    """run_sweep with progress and the chart redrawn after each paired run; ``on_result`` sees
+    each finished RunResult (models included). A Stop keeps the paired runs finished so far as the
+    partial ``summary``."""
+    latest = {"summary": pd.DataFrame()}  # run_sweep's summary so far, for a Stop
+    live.keep("summary", lambda: latest["summary"])
+    live.progress(0.0, f"paired run 1 of {len(cfgs)}…")
+    slot = live.area.empty()
+
+    def on_run(p: SweepProgress):
+        latest["summary"] = p.summary
+        if on_result:
+            on_result(p.result)
+        live.progress(
+            p.done / p.total, f"{p.done} of {p.total} paired runs done · {time.perf_counter() - live.started:.0f} s"
+        )
+        drawn = chart(p.summary)
+        slot.altair_chart(drawn, width=show.width_for(drawn))
+
+    return run_sweep(cfgs, on_run=on_run)
+
+
+def experiment(page: str, job: Job | None, hint: str) -> Outcome | None:
+    """A page's run cycle: run ``job`` if there is one (the form was submitted), then return the
+    outcome to show, with a line saying what ran (a warning if it was stopped), or show ``hint``."""
+    if job is not None:
+        run_job(page, job)
+    out = outcome(page)
+    if out is None:
+        st.info(hint, icon=":material/touch_app:")
+    elif out.stopped:
+        st.warning(
+            f"Stopped after {out.seconds:.1f} s ({out.reached or 'before the first step'}): showing the partial "
+            f"results. {out.title}",
+            icon=":material/pause:",
+        )
+    else:
+        st.caption(f"{out.title} · {out.seconds:.1f} s")
+    return out
