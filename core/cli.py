@@ -12,7 +12,7 @@ from dataclasses import fields
 
 import pandas as pd
 
-from core.config import LIMITS, RunConfig
+from core.config import LIMITS, RunConfig, fmt_number
 from core.config import ConfigError as ConfigError
 from core.metrics import with_config
 from core.sweep import run_sweep, sweep_configs
@@ -20,7 +20,7 @@ from core.train import RunResult, train_paired
 
 DEFAULTS = RunConfig()
 FLAG_OF = {f.name: "--" + f.name.replace("_", "-") for f in fields(RunConfig)}
-FLAG_OF.update(batch_sizes="--batch-sizes", seeds="--seeds", sweep="--batch-sizes/--seeds/--lengths")
+SWEEP_FLAG_OF = {"batch_size": "--batch-sizes", "seed": "--seeds", "sweep": "--batch-sizes/--seeds/--lengths"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,14 +29,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _number(field: str, kind):
-    lo, hi = LIMITS[field]
+    lo, hi = (fmt_number(v) for v in LIMITS[field])
 
     def parse(text: str):
         try:
             return kind(text)
         except ValueError:
             what = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"must be {what} in [{lo:g}, {hi:g}], got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {what} in [{lo}, {hi}], got {text!r}") from None
 
     return parse
 
@@ -126,7 +126,8 @@ def _base_config(a: argparse.Namespace, sweep: bool) -> RunConfig:
     return RunConfig(**kw)
 
 
-def _report(results: list[RunResult], a: argparse.Namespace, out=sys.stdout):
+def _report(results: list[RunResult], a: argparse.Namespace, out=None):
+    out = out or sys.stdout  # looked up at call time, so redirections of sys.stdout are honoured
     if a.out:
         pd.concat([with_config(r.history, r.config) for r in results], ignore_index=True).to_csv(a.out, index=False)
     if a.json:
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cfgs = [base]
     except ConfigError as e:
-        parser.exit(2, f"error: {FLAG_OF.get(e.field, e.field)}: {e.detail}\n")
+        flag = (SWEEP_FLAG_OF if sweep else {}).get(e.field) or FLAG_OF.get(e.field, e.field)
+        parser.exit(2, f"error: {flag}: {e.detail}\n")
     if sweep:
         results: list[RunResult] = []
         run_sweep(cfgs, on_run=lambda p: results.append(p.result))

@@ -140,12 +140,17 @@ def _check_choice(name: str, value, choices):
         raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
+def fmt_number(v: float) -> str:
+    """A bound as people write it: 2147483647, not 2.14748e+09; 0.001 and 1e-05 stay short."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 def _check_number(name: str, value, annotation):
-    lo, hi = LIMITS[name]
+    lo, hi = (fmt_number(v) for v in LIMITS[name])
     is_int = annotation in (int, "int")
     ok_type = isinstance(value, int) if is_int else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
         kind = "an integer" if is_int else "a number"
-        raise ConfigError(name, f"must be {kind} in [{lo:g}, {hi:g}], got {value!r}")
-    if not (lo <= value <= hi):  # also rejects NaN
-        raise ConfigError(name, f"must be in [{lo:g}, {hi:g}], got {value!r}")
+        raise ConfigError(name, f"must be {kind} in [{lo}, {hi}], got {value!r}")
+    if not (LIMITS[name][0] <= value <= LIMITS[name][1]):  # also rejects NaN
+        raise ConfigError(name, f"must be in [{lo}, {hi}], got {value!r}")

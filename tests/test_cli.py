@@ -1,0 +1,91 @@
+"""The command line: JSON and CSV outputs, and one clear line (exit 2) for every bad flag."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from core.cli import main
+
+FAST = ["--steps", "4", "--eval-every", "2"]
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["compare", "--steps", "0"], "--steps"),
+        (["compare", "--steps", "ten"], "--steps"),
+        (["compare", "--batch-size", "1000"], "--batch-size"),
+        (["compare", "--lr", "nan"], "--lr"),
+        (["compare", "--norms", "bn,layernorm"], "--norms"),
+        (["compare", "--lengths", "zipf"], "--lengths"),
+        (["compare", "--placement", "middle"], "--placement"),
+        (["compare", "--task", "control", "--lengths", "longtail"], "--lengths"),
+        (["compare", "--min-len", "30", "--max-len", "10"], "--min-len"),
+        (["sweep", "--batch-sizes", "2,x"], "--batch-sizes"),
+        (["sweep", "--seeds", "-1"], "--seeds"),
+        (["sweep", "--batch-sizes", ",".join(["2"] * 61), "--seeds", "0"], "--batch-sizes"),
+        (["compare", "--bogus", "1"], "--bogus"),
+    ],
+)
+def test_bad_flags_print_one_line_naming_the_flag_and_exit_2(capsys, argv, flag):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error:") and flag in err, err
+    assert "Traceback" not in err
+
+
+def test_a_bad_flag_from_the_shell_has_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "core", "compare", "--steps", "-5"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: argument --steps: must be an integer in [1, 3000], got '-5'" or (
+        "--steps" in proc.stderr and "[1, 3000]" in proc.stderr and "Traceback" not in proc.stderr
+    )
+
+
+def test_compare_json_has_one_entry_per_norm_with_its_config(capsys):
+    assert main(["compare", "--norms", "bn,ln", "--batch-size", "4", "--seed", "3", "--json", *FAST]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["norm"] for r in runs] == ["bn", "ln"]
+    needed = {
+        "norm",
+        "batch_size",
+        "seed",
+        "steps",
+        "final_train_loss",
+        "final_eval_loss",
+        "final_eval_loss_batch_stats",
+    }
+    needed |= {"batch_dependence", "pad_fraction", "diverged", "seconds", "config"}
+    for r in runs:
+        assert needed <= set(r)
+        assert r["batch_size"] == 4 and r["seed"] == 3 and r["steps"] == 4
+        assert r["config"]["norms"] == ["bn", "ln"] and r["config"]["steps"] == 4 and r["config"]["task"] == "text"
+    assert runs[1]["batch_dependence"] < 1e-5 < runs[0]["batch_dependence"]
+
+
+def test_sweep_writes_a_tidy_csv_whose_rows_carry_their_config(tmp_path, capsys):
+    out = tmp_path / "sweep.csv"
+    argv = ["sweep", "--norms", "masked_bn,ln", "--batch-sizes", "2,4", "--seeds", "0", "--out", str(out), "--json"]
+    assert main([*argv, *FAST]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert sorted((r["batch_size"], r["norm"]) for r in runs) == [
+        (2, "ln"),
+        (2, "masked_bn"),
+        (4, "ln"),
+        (4, "masked_bn"),
+    ]
+    df = pd.read_csv(out)
+    assert {"norm", "step", "metric", "layer", "value", "cfg_batch_size", "cfg_lr", "cfg_norms"} <= set(df.columns)
+    assert set(df.cfg_batch_size) == {2, 4} and set(df.cfg_norms) == {"masked_bn,ln"}
+    assert (df.batch_size == df.cfg_batch_size).all()
+
+
+def test_control_task_gets_fixed_lengths_by_default(capsys):
+    assert main(["compare", "--task", "control", "--json", *FAST]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert runs[0]["config"]["lengths"] == "fixed" and runs[0]["pad_fraction"] == 0
