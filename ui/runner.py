@@ -66,15 +66,21 @@ class Live:
         )
         self._bar = self.area.progress(0.0, text="starting…")
         self._kept: dict[str, Callable[[], pd.DataFrame]] = {}
+        self.cancelled = False  # set once the partial results are taken: the work stops at its next step
         self.reached = ""
         self._last_draw = float("-inf")
         self.started = time.perf_counter()
 
     def keep(self, name: str, make: Callable[[], pd.DataFrame]):
-        """Register how to build the frame ``name`` from what has been done so far."""
+        """Register how to build the frame ``name`` from what has been done so far. ``make`` may run
+        while the work goes on in another thread: it must read a snapshot, not a growing list."""
         self._kept[name] = make
 
     def partial(self) -> dict[str, pd.DataFrame]:
+        """What the interrupted work had done. Streamlit starts the rerun that follows a Stop (or a
+        page change) before the old script thread has reached its next Streamlit call and died, so
+        the work may still be running: tell it to stop, and build from snapshots (see ``keep``)."""
+        self.cancelled = True
         return {name: make() for name, make in self._kept.items()}
 
     def due(self) -> bool:
@@ -150,7 +156,7 @@ def outcome(page: str) -> Outcome | None:
 # ---------------------------------------------------------------- the two kinds of heavy work
 def history_frame(rows: list[tuple], cfg: RunConfig) -> pd.DataFrame:
     """Progress rows as a history frame with the run columns, as train_paired's own."""
-    df = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    df = pd.DataFrame(list(rows), columns=HISTORY_COLUMNS)  # a snapshot: another thread may append
     return df.assign(**{c: cfg.config_id if c == "config_id" else getattr(cfg, c) for c in RUN_COLUMNS})
 
 
@@ -191,7 +197,7 @@ def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
         for slot, spec, metrics in zip(slots, specs, LIVE_CURVES, strict=True):
             slot.vega_lite_chart(charts.curve_data(history, metrics, smooth), spec, width="stretch")
 
-    return train_paired(cfg, on_step=on_step)
+    return train_paired(cfg, on_step=on_step, should_stop=lambda: live.cancelled)
 
 
 def sweep(
@@ -218,7 +224,7 @@ def sweep(
         drawn = chart(p.summary)
         slot.altair_chart(drawn, width=show.width_for(drawn))
 
-    return run_sweep(cfgs, on_run=on_run)
+    return run_sweep(cfgs, on_run=on_run, should_stop=lambda: live.cancelled)
 
 
 def experiment(page: str, job: Job | None, hint: str) -> Outcome | None:
