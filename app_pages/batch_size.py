@@ -3,10 +3,10 @@
 import streamlit as st
 
 from core import charts
+from core.analysis import compares_to_layer_norm
 from core.config import RunConfig
 from core.sweep import sweep_configs
 from ui import controls, runner, show
-from ui.analysis import compares_to_layer_norm
 
 PAGE = "batch_size"
 # Short runs, scored once at the end: 5 batch sizes x 2 seeds finish in well under a minute.

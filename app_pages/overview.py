@@ -3,10 +3,10 @@
 import streamlit as st
 
 from core import charts
+from core.analysis import pooling_cells
 from core.config import RunConfig
 from core.data import eval_set
 from ui import nav, show
-from ui.analysis import pooling_cells
 
 PICTURE_CFG = RunConfig(min_len=3, max_len=12)  # short sentences, so the whole batch fits on screen
 PICTURE_ROWS = 5

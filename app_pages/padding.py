@@ -4,10 +4,10 @@ and the pad-length probe: the same batch padded longer, and how far each real to
 import streamlit as st
 
 from core import charts
+from core.analysis import compares_to_layer_norm, in_norm_order, pad_probe, pad_probe_batch
 from core.config import BATCHING, LENGTHS, RunConfig
 from core.sweep import sweep_configs
 from ui import controls, runner, show
-from ui.analysis import compares_to_layer_norm, in_norm_order, pad_probe, pad_probe_batch
 
 PAGE = "padding"
 BASE = RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100)

@@ -5,11 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
+from core.analysis import token_offsets, token_statistics
 from core.config import RunConfig
 from core.data import VOCAB_SIZE
 from core.model import build_models
 from ui import controls, runner, show
-from ui.analysis import token_offsets, token_statistics
 
 PAGE = "per_token"
 BASE = RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150)  # many pads to see

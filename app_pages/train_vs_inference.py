@@ -5,10 +5,10 @@ whose outputs change with the batch it sits in."""
 import streamlit as st
 
 from core import charts
+from core.analysis import in_norm_order, last_values, probe_probabilities
 from core.config import RunConfig
 from core.metrics import BN_METRICS
 from ui import controls, runner, show
-from ui.analysis import in_norm_order, last_values, probe_probabilities
 
 PAGE = "train_vs_inference"
 BASE = RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=2, lengths="longtail", steps=200)  # gap shows clearly

@@ -2,7 +2,7 @@
 the probes as tidy frames, the overview's pooling picture, and the last values of a history.
 
 No Streamlit import: everything here takes models, configs and frames and returns frames, so it
-is testable on its own (and could move into core as is).
+is testable on its own.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.analysis import in_norm_order, last_values, mean_tail
 from core.charts import NORM_COLORS
 from core.config import NORM_LABELS, NORMS
-from ui.analysis import in_norm_order, last_values, mean_tail
 
 # Metric labels are narrow: names as short as can be while still telling the norms apart.
 SHORT_LABELS = {"ln": "LayerNorm", "bn": "naive BN", "masked_bn": "masked BN", "rms": "RMSNorm", "none": "no norm"}
