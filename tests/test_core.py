@@ -262,3 +262,20 @@ def test_eval_mode_loss_does_not_depend_on_how_the_held_out_set_is_batched(train
     with eval_mode(model):
         one_batch = _token_weighted_loss(model, [eval_set(cfg)])
     assert abs(eval_loss(model, cfg) - one_batch) < 1e-5
+
+
+def test_init_grad_profile_covers_every_block_for_both_placements():
+    from core.sweep import init_grad_profile
+
+    cfg = RunConfig(n_layers=3, norms=("bn", "ln"))
+    prof = init_grad_profile(cfg, batches=2)
+    assert set(prof.placement) == {"pre", "post"} and set(prof.norm) == {"bn", "ln"}
+    pre = prof[(prof.placement == "pre") & (prof.norm == "ln")].block.tolist()
+    post = prof[(prof.placement == "post") & (prof.norm == "ln")].block.tolist()
+    assert pre == ["embed", "block0", "block1", "block2", "final_norm", "head"]
+    assert post == ["embed", "block0", "block1", "block2", "head"]  # Post-norm has no final norm
+    assert (prof.grad_norm > 0).all() and prof.grad_norm.map(math.isfinite).all()
+    # the placement changes the gradients, not only the labels
+    a = prof[(prof.placement == "pre") & (prof.norm == "ln") & (prof.block == "block0")].grad_norm.item()
+    b = prof[(prof.placement == "post") & (prof.norm == "ln") & (prof.block == "block0")].grad_norm.item()
+    assert abs(a - b) > 1e-6
