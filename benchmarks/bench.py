@@ -125,10 +125,9 @@ from core.config import RunConfig
 from core.data import IGNORE, VOCAB_SIZE, Batch, BatchStream
 from core.train import RunResult, train_paired
 
-# train_paired seeds its stream as BatchStream(cfg, Generator().manual_seed(cfg.seed + 1_000_003)).
-# Mirrored here so the reference can draw the same batches inside its timed region; verified at
-# every warm-up (``warm_up_and_verify``), so a change in core cannot silently break the pairing.
-STREAM_SEED_OFFSET = 1_000_003
+# The reference draws its batches from BatchStream.for_run(cfg), as train_paired does, inside its
+# timed region; every warm-up verifies (``warm_up_and_verify``) that they are the batches
+# train_paired really trained on, so a change in core cannot silently break the pairing.
 
 SIZES: dict[str, RunConfig] = {
     "default": RunConfig(),  # d_model 64, 2 layers, 4 heads, batch 8, max_len 32, bn+ln
@@ -244,7 +243,7 @@ def train_reference(cfg: RunConfig, batches: list[Batch]) -> ReferenceRun:
 # ---------------------------------------------------------------- batches shared by both sides
 def draw_batches(cfg: RunConfig, n: int) -> list[Batch]:
     """The first ``n`` batches of the stream train_paired(cfg) trains on."""
-    stream = BatchStream(cfg, torch.Generator().manual_seed(cfg.seed + STREAM_SEED_OFFSET))
+    stream = BatchStream.for_run(cfg)
     return [next(stream) for _ in range(n)]
 
 
@@ -400,8 +399,7 @@ def warm_up_and_verify(
     if result.steps_done != warmup or not same_batches(used, drawn):
         raise RuntimeError(
             f"train_paired trained {result.steps_done} steps on {len(used)} recorded batches that differ from "
-            "draw_batches(): core.train no longer draws BatchStream(cfg, Generator().manual_seed(cfg.seed + "
-            f"{STREAM_SEED_OFFSET})); update STREAM_SEED_OFFSET / draw_batches to match it"
+            "draw_batches(): core.train no longer trains on BatchStream.for_run(cfg); make draw_batches match it"
         )
     if reference:
         with torch_threads(A_THREADS):

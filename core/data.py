@@ -95,7 +95,7 @@ def _control_language() -> torch.Tensor:
 def sample_lengths(cfg: RunConfig, n: int, g: torch.Generator) -> torch.Tensor:
     """n sentence lengths from cfg.lengths: fixed=max_len, uniform[min,max], longtail (most short)."""
     lo, hi = cfg.min_len, cfg.max_len
-    if cfg.lengths == "fixed" or cfg.task == "control":
+    if cfg.lengths == "fixed":  # always so for control: RunConfig enforces it
         return torch.full((n,), hi, dtype=torch.long)
     if cfg.lengths == "uniform":
         return torch.randint(lo, hi + 1, (n,), generator=g)
@@ -146,6 +146,12 @@ class BatchStream:
     def __init__(self, cfg: RunConfig, g: torch.Generator):
         self.cfg, self.g = cfg, g
         self._queue: list[Batch] = []
+
+    @classmethod
+    def for_run(cls, cfg: RunConfig) -> BatchStream:
+        """The training batches of the run ``cfg`` describes: seeded from cfg.seed, but a stream
+        of its own, apart from the generator that draws the initial weights."""
+        return cls(cfg, torch.Generator().manual_seed(cfg.seed + 1_000_003))
 
     def __iter__(self):
         return self

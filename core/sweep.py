@@ -69,7 +69,7 @@ def init_grad_profile(cfg: RunConfig, placements: Sequence[str] = ("pre", "post"
     for placement in placements:
         pc = cfg.replace(placement=placement)
         models = build_models(pc, VOCAB_SIZE)
-        stream = BatchStream(pc, torch.Generator().manual_seed(cfg.seed + 1_000_003))
+        stream = BatchStream.for_run(pc)
         data = [next(stream) for _ in range(batches)]
         for norm, model in models.items():
             gn = GradNorms(model)

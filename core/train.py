@@ -161,7 +161,7 @@ def _train(cfg, on_step, should_stop, each) -> RunResult:
     t_start = time.perf_counter()
     models = build_models(cfg, VOCAB_SIZE)
     members = [_Member(n, m, cfg) for n, m in models.items()]
-    stream = BatchStream(cfg, torch.Generator().manual_seed(cfg.seed + 1_000_003))
+    stream = BatchStream.for_run(cfg)
     rows: list[Row] = []
     pad_fractions: list[float] = []
     tokens = 0
