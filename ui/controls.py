@@ -46,17 +46,22 @@ PERSIST = {"persist_state": "session", "bind": "query-params"}
 DEFAULT_SMOOTH = 0.85  # one-batch losses at batch 2 are very noisy
 
 
-def _task(key: str, cfg: RunConfig) -> dict:
-    value = st.selectbox(
-        "task",
-        TASKS,
-        index=TASKS.index(cfg.task),
-        format_func=TASK_LABELS.get,
-        key=key,
-        help="The control task needs sentence lengths = fixed.",
-        **PERSIST,
-    )
-    return {"task": value}
+def _choice(field: str, label: str, options: tuple[str, ...], labels: dict[str, str], help: str | None = None):
+    """A selectbox for one of the config's choice fields, labelled for people, bound to the URL."""
+
+    def widget(key: str, cfg: RunConfig) -> dict:
+        value = st.selectbox(
+            label,
+            options,
+            index=options.index(getattr(cfg, field)),
+            format_func=labels.get,
+            key=key,
+            help=help,
+            **PERSIST,
+        )
+        return {field: value}
+
+    return widget
 
 
 def _norms(key: str, cfg: RunConfig) -> dict:
@@ -79,44 +84,12 @@ def _batch_size(key: str, cfg: RunConfig) -> dict:
     }
 
 
-def _lengths(key: str, cfg: RunConfig) -> dict:
-    value = st.selectbox(
-        "sentence lengths",
-        LENGTHS,
-        index=LENGTHS.index(cfg.lengths),
-        format_func=LENGTH_LABELS.get,
-        key=key,
-        help="Batches are padded to their longest sentence.",
-        **PERSIST,
-    )
-    return {"lengths": value}
-
-
 def _length_range(key: str, cfg: RunConfig) -> dict:
     lo, hi = LIMITS["max_len"]
     low, high = st.slider(
         "sentence length range (tokens)", int(lo), int(hi), (cfg.min_len, cfg.max_len), key=key, **PERSIST
     )
     return {"min_len": low, "max_len": high}
-
-
-def _batching(key: str, cfg: RunConfig) -> dict:
-    value = st.selectbox(
-        "batching", BATCHING, index=BATCHING.index(cfg.batching), format_func=BATCHING_LABELS.get, key=key, **PERSIST
-    )
-    return {"batching": value}
-
-
-def _placement(key: str, cfg: RunConfig) -> dict:
-    value = st.selectbox(
-        "norm placement",
-        PLACEMENTS,
-        index=PLACEMENTS.index(cfg.placement),
-        format_func=PLACEMENT_LABELS.get,
-        key=key,
-        **PERSIST,
-    )
-    return {"placement": value}
 
 
 def _steps(key: str, cfg: RunConfig) -> dict:
@@ -148,12 +121,14 @@ def _seed(key: str, cfg: RunConfig) -> dict:
 
 # The form's widgets by field name ("norms" is drawn on its own row, see config_form).
 WIDGETS: dict[str, Callable[[str, RunConfig], dict]] = {
-    "task": _task,
+    "task": _choice("task", "task", TASKS, TASK_LABELS, "The control task needs sentence lengths = fixed."),
     "batch_size": _batch_size,
-    "lengths": _lengths,
+    "lengths": _choice(
+        "lengths", "sentence lengths", LENGTHS, LENGTH_LABELS, "Batches are padded to their longest sentence."
+    ),
     "length_range": _length_range,
-    "batching": _batching,
-    "placement": _placement,
+    "batching": _choice("batching", "batching", BATCHING, BATCHING_LABELS),
+    "placement": _choice("placement", "norm placement", PLACEMENTS, PLACEMENT_LABELS),
     "steps": _steps,
     "lr": _lr,
     "seed": _seed,
