@@ -89,17 +89,17 @@ class _Member:
         self.name, self.model, self.cfg = name, model, cfg
         self.opt = make_optimizer(model, cfg)
         self.grad_norms = GradNorms(model)
-        self.bns = list(model.bn_layers().values())
+        bn_layers = model.bn_layers()
+        self.bns = list(bn_layers.values())
         self.keys = (
             [("train_loss", "all"), ("grad_norm", "all")]
             + [("grad_norm_block", b) for b in self.grad_norms.blocks]
             + [("grad_norm_group", g) for g in GROUPS]
-            + [(m, layer) for layer in model.bn_layers() for m in BN_METRICS]
+            + [(m, layer) for layer in bn_layers for m in BN_METRICS]  # bn_stat_metrics' (L, 4) order
         )
         self.seconds = 0.0
         self.diverged_at: int | None = None
         self.last_eval: tuple[float, float] = (math.nan, math.nan)
-        self.last_train = math.nan
 
     def step(self, batch, lr: float) -> list[float] | None:
         """One update. Returns the metric values (aligned with self.keys), or None if diverged."""
@@ -124,7 +124,6 @@ class _Member:
             group["lr"] = lr
         self.opt.step()
         self.seconds += time.perf_counter() - t0
-        self.last_train = values[0]
         return values
 
     def evaluate(self) -> tuple[float, float]:
