@@ -113,6 +113,10 @@ class BatchNorm(_Norm):
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         if not (self.training or self.use_batch_stats):
+            if not self.capture:  # nn.BatchNorm1d's eval kernel: the running estimates, one fused op
+                y = F.batch_norm(x.reshape(B * T, C), self.running_mean, self.running_var, self.weight, self.bias,
+                                 False, 0.0, self.eps)  # fmt: skip
+                return y.view(B, T, C)
             mean, invstd = self.running_mean, torch.rsqrt(self.running_var + self.eps)
         elif self.masked:
             real = x.reshape(B * T, C)[valid.reshape(B * T)]  # (N, C): the real tokens only

@@ -26,8 +26,7 @@ from core.metrics import (
     GradNorms,
     batch_dependence,
     bn_stat_metrics,
-    eval_loss,
-    eval_loss_batch_stats,
+    held_out_losses,
     loss_fn,
 )
 from core.model import TinyTransformer, build_models
@@ -128,7 +127,7 @@ class _Member:
 
     def evaluate(self) -> tuple[float, float]:
         t0 = time.perf_counter()
-        self.last_eval = (eval_loss(self.model, self.cfg), eval_loss_batch_stats(self.model, self.cfg))
+        self.last_eval = held_out_losses(self.model, self.cfg)
         self.seconds += time.perf_counter() - t0
         return self.last_eval
 
