@@ -264,6 +264,20 @@ def test_eval_mode_loss_does_not_depend_on_how_the_held_out_set_is_batched(train
     assert abs(eval_loss(model, cfg) - one_batch) < 1e-5
 
 
+def test_per_token_norms_report_their_eval_mode_loss_as_the_batch_stats_loss():
+    """held_out_losses skips the batch-statistics pass for models without BN: check it would have
+    given the same number, and that BN models still get a pass of their own."""
+    from core.metrics import eval_loss_batch_stats, held_out_losses
+
+    cfg = RunConfig(steps=10, eval_every=5, eval_size=32, batch_size=2, norms=("bn", "ln", "rms", "none"))
+    res = train_paired(cfg)
+    for norm in ("ln", "rms", "none"):
+        ev, evb = held_out_losses(res.models[norm], cfg)
+        assert ev == evb and abs(eval_loss_batch_stats(res.models[norm], cfg) - ev) < 1e-5
+    ev, evb = held_out_losses(res.models["bn"], cfg)
+    assert abs(ev - evb) > 1e-4 and evb == eval_loss_batch_stats(res.models["bn"], cfg)
+
+
 def test_init_grad_profile_covers_every_block_for_both_placements():
     from core.sweep import init_grad_profile
 
