@@ -203,6 +203,69 @@ def grad_norm_curves(history: pd.DataFrame, **kw) -> alt.LayerChart:
     return step_curves(history, {"grad_norm": "global gradient norm"}, y_title=GRAD_TITLE, **kw)
 
 
+# ---------------------------------------------------------------- several runs on one chart
+PINNED_OPACITY = 0.55  # pinned runs stay readable but step back behind the current one
+
+
+def runs_curve_data(runs: Mapping[str, pd.DataFrame], metric: str, smooth: float = 0.0) -> pd.DataFrame:
+    """``metric`` (whole-model rows) of several runs' histories, each as ``curve_data`` makes it,
+    with ``run``: the run's name (the mapping's key, its legend entry)."""
+    parts = [curve_data(history, {metric: metric}, smooth).assign(run=name) for name, history in runs.items()]
+    return pd.concat(parts, ignore_index=True)
+
+
+def run_comparison(
+    runs: Mapping[str, pd.DataFrame],
+    metric: str,
+    *,
+    pinned: Sequence[str] = (),
+    title: str,
+    y_title: str,
+    smooth: float = 0.0,
+    log_y: bool = False,
+    x: str = "step",
+) -> alt.Chart:
+    """One metric of several paired runs on one chart: a colour per norm as everywhere, a dash per
+    run (in ``runs`` order: the first solid), and the runs named in ``pinned`` fainter. Dense
+    metrics are drawn smoothed (``smooth``), sparse ones (held-out losses) as dots joined by lines."""
+    data = runs_curve_data(runs, metric, smooth)
+    names = list(runs)
+    dash = alt.StrokeDash(
+        "run:N",
+        title=None,
+        scale=alt.Scale(domain=names, range=[DASHES[i % len(DASHES)] for i in range(len(names))]),
+        legend=alt.Legend(
+            orient="bottom",
+            direction="vertical",
+            labelLimit=480,
+            symbolType="stroke",
+            symbolStrokeColor="#333",
+            symbolStrokeWidth=2,
+            symbolFillColor="transparent",
+        ),
+    )
+    opacity = alt.condition(
+        alt.FieldOneOfPredicate(field="run", oneOf=list(pinned) or [""]), alt.value(PINNED_OPACITY), alt.value(1.0)
+    )
+    tooltip = [
+        alt.Tooltip("run:N", title="run"),
+        alt.Tooltip("label:N", title="norm"),
+        alt.Tooltip(f"{x}:Q", title=X_TITLES[x]),
+        alt.Tooltip("value:Q", title="value", format=".4g"),
+    ]
+    sparse = metric in SPARSE_METRICS
+    line = alt.Chart(data).mark_line(point=sparse, strokeWidth=2)
+    return line.encode(
+        x=_x_steps(x, None),
+        y=_y("value" if sparse else "smoothed", y_title, log_y),
+        color=norm_color(data["norm"].unique()),
+        strokeDash=dash,
+        opacity=opacity,
+        detail="run:N",
+        tooltip=tooltip,
+    ).properties(title=title, height=260, autosize=FIT_WIDTH)
+
+
 def block_heatmap(history: pd.DataFrame, log_color: bool = True, max_bins: int = 60) -> alt.FacetChart:
     """Gradient norm of each part of the model (embeddings, blocks, final norm, head) over steps,
     one panel per norm; steps are binned so any run length fits. Colour on a log scale by default:

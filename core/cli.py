@@ -15,17 +15,23 @@ import pandas as pd
 from core.config import LIMITS, RunConfig, fmt_number
 from core.config import ConfigError as ConfigError
 from core.metrics import with_config
-from core.sweep import run_sweep, sweep_configs
+from core.sweep import MAX_SWEEP_RUNS, run_sweep, sweep_configs
 from core.train import RunResult, train_paired
 
 DEFAULTS = RunConfig()
 FLAG_OF = {f.name: "--" + f.name.replace("_", "-") for f in fields(RunConfig)}
+FLAG_OF["corpus"] = "--task"  # no --corpus flag: a text to train on is uploaded in the dashboard (task upload)
 SWEEP_FLAG_OF = {"batch_size": "--batch-sizes", "seed": "--seeds", "sweep": "--batch-sizes/--seeds/--lengths"}
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump, exit 2
-        self.exit(2, f"error: {message}\n")
+        self.exit(2, f"error: {_one_line(message)}\n")
+
+
+def _one_line(text: str) -> str:
+    """Line breaks inside an argument (possible from a shell) would split the one-line message."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _number(field: str, kind):
@@ -159,12 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         base = _base_config(a, sweep)
         if sweep:
             lengths = [s.strip() for s in (a.lengths or base.lengths).split(",") if s.strip()]
+            cells = len(a.batch_sizes) * len(a.seeds) * max(1, len(lengths))
+            if cells > MAX_SWEEP_RUNS:  # refuse before building the grid: it could be huge
+                raise ConfigError("sweep", f"at most {MAX_SWEEP_RUNS} paired runs, got {cells}")
             cfgs = sweep_configs(base, a.batch_sizes, a.seeds, lengths)
         else:
             cfgs = [base]
     except ConfigError as e:
         flag = (SWEEP_FLAG_OF if sweep else {}).get(e.field) or FLAG_OF.get(e.field, e.field)
-        parser.exit(2, f"error: {flag}: {e.detail}\n")
+        parser.exit(2, f"error: {flag}: {_one_line(e.detail)}\n")
+    if a.out:  # fail now, not after the training it would have saved
+        try:
+            with open(a.out, "a"):
+                pass
+        except OSError as e:
+            parser.exit(2, f"error: --out: cannot write {a.out!r}: {_one_line(e.strerror or str(e))}\n")
     if sweep:
         results: list[RunResult] = []
         run_sweep(cfgs, on_run=lambda p: results.append(p.result))

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, fields, replace
 
-TASKS = ("text", "control")
+TASKS = ("text", "control", "upload")  # upload: the visitor's own text, at character level (``corpus``)
 NORMS = ("ln", "bn", "masked_bn", "rms", "none")
 LENGTHS = ("fixed", "uniform", "longtail")
 BATCHING = ("random", "bucketed")
 PLACEMENTS = ("pre", "post")
+CORPUS_KEY = "[0-9a-f]{16}"  # core.data.Corpus.key: the first 16 hex digits of the text's SHA-256
 
 NORM_LABELS = {
     "ln": "LayerNorm",
@@ -83,6 +85,7 @@ class RunConfig:
     eps: float = 1e-5  # as nn.LayerNorm / nn.BatchNorm1d
     seed: int = 0  # init weights and data order; same seed, same numbers
     diverge_grad_norm: float = 1e4  # a model whose grad norm exceeds this is marked diverged
+    corpus: str = ""  # task "upload" only: the key (content hash) of the text, see core.data.register_corpus
 
     def __post_init__(self):
         _check_choice("task", self.task, TASKS)
@@ -91,8 +94,11 @@ class RunConfig:
             norms = tuple(n.strip() for n in norms.split(",") if n.strip())
             object.__setattr__(self, "norms", norms)
         if not isinstance(norms, tuple):
-            object.__setattr__(self, "norms", tuple(norms))
-            norms = self.norms
+            try:
+                norms = tuple(norms)
+            except TypeError:  # not a list of names at all (a number, None, ...)
+                raise ConfigError("norms", f"must be a list of {', '.join(NORMS)}, got {norms!r}") from None
+            object.__setattr__(self, "norms", norms)
         if not norms:
             raise ConfigError("norms", f"choose at least one of {', '.join(NORMS)}")
         for n in norms:
@@ -111,21 +117,27 @@ class RunConfig:
             raise ConfigError("n_heads", f"must divide d_model ({self.d_model}), got {self.n_heads}")
         if self.task == "control" and self.lengths != "fixed":
             raise ConfigError("lengths", "the control task has fixed-length sequences: use 'fixed'")
+        if not isinstance(self.corpus, str) or (self.task == "upload" and not re.fullmatch(CORPUS_KEY, self.corpus)):
+            raise ConfigError("corpus", f"the upload task needs the key of an uploaded text, got {self.corpus!r}")
+        if self.task != "upload" and self.corpus:
+            raise ConfigError("corpus", f"only the upload task takes a text, not {self.task!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["norms"] = list(self.norms)
+        if not self.corpus:  # configs without a text keep the ids (and CSV columns) they had before the field
+            del d["corpus"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown setting; known: {', '.join(sorted(known))}")
+        if not isinstance(d, dict):
+            raise ConfigError("config", f"must be a mapping of setting names to values, got {type(d).__name__}")
+        _check_known(d)
         return cls(**{k: tuple(v) if k == "norms" and isinstance(v, list) else v for k, v in d.items()})
 
     def replace(self, **changes) -> RunConfig:
+        _check_known(changes)
         return replace(self, **changes)
 
     @property
@@ -135,8 +147,16 @@ class RunConfig:
         return hashlib.sha1(blob).hexdigest()[:10]
 
 
+def _check_known(settings: dict):
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted((k for k in settings if k not in known), key=repr)  # keys may be of any type
+    if unknown:
+        name = unknown[0] if isinstance(unknown[0], str) and unknown[0].isidentifier() else repr(unknown[0])
+        raise ConfigError(name, f"unknown setting; known: {', '.join(sorted(known))}")
+
+
 def _check_choice(name: str, value, choices):
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:  # "in" alone trips over arrays and odd __eq__
         raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
 
 

@@ -1,6 +1,6 @@
 """Tasks: seeded synthetic token streams, padded batches with a valid-token mask.
 
-Two tasks share one vocabulary (PAD, BOS, EOS and 45 words):
+The tasks share one vocabulary (PAD, BOS, EOS and 45 words):
 
 * ``text``: a causal language-modelling task on a synthetic language. Sentences have variable
   length, always start with BOS and end by predicting EOS; words follow a sparse first-order Markov
@@ -9,6 +9,10 @@ Two tasks share one vocabulary (PAD, BOS, EOS and 45 words):
 * ``control``: fixed length, no padding, no BOS/EOS, and a doubly stochastic chain (a mixture of
   permutations) whose stationary distribution is uniform and which starts in it: every position of
   every sequence has the same distribution, so the values BN pools are comparable, as in images.
+* ``upload``: the visitor's own text at character level (``parse_corpus``). Its 44 most frequent
+  characters take the word ids and every other character shares one UNK id, so the model keeps its
+  vocabulary. A "sentence" is BOS and a window of the text whose length comes from cfg.lengths, so
+  batches are padded exactly as in ``text``; the last 10% of the text is held out.
 
 The language itself is fixed (``LANGUAGE_SEED``); the run's seed only picks which sentences are
 drawn and in what order. The held-out set is fixed per task and length setting (``EVAL_SEED``), so
@@ -17,7 +21,10 @@ losses from different seeds and batch sizes are scored on the same sentences.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -105,10 +112,14 @@ def sample_lengths(cfg: RunConfig, n: int, g: torch.Generator) -> torch.Tensor:
     return (lo + ((hi - lo + 1) * u**4).floor().long()).clamp(max=hi)
 
 
-def sample_sentences(cfg: RunConfig, n: int, g: torch.Generator) -> Batch:
-    """n sentences from cfg.task, padded to max_len (use ``Batch.select`` to trim)."""
+def sample_sentences(cfg: RunConfig, n: int, g: torch.Generator, held_out: bool = False) -> Batch:
+    """n sentences from cfg.task, padded to max_len (use ``Batch.select`` to trim). ``held_out``:
+    from the held-out part of an uploaded text (the synthetic tasks hold out by seed instead)."""
     T = cfg.max_len
     lengths = sample_lengths(cfg, n, g)
+    if cfg.task == "upload":
+        corpus = get_corpus(cfg.corpus)
+        return _windows(corpus.held_out if held_out else corpus.train, lengths, T, g)
     if cfg.task == "control":
         perms = _control_language()
         mix = torch.tensor(CONTROL_MIX, dtype=torch.float64)
@@ -174,14 +185,14 @@ class BatchStream:
 
 
 @lru_cache(maxsize=32)
-def eval_sentences(task: str, lengths: str, min_len: int, max_len: int, n: int) -> Batch:
+def eval_sentences(task: str, lengths: str, min_len: int, max_len: int, n: int, corpus: str = "") -> Batch:
     """The fixed held-out set for a task and length setting (same for every seed and batch size)."""
-    cfg = RunConfig(task=task, lengths=lengths, min_len=min_len, max_len=max_len)
-    return sample_sentences(cfg, n, torch.Generator().manual_seed(EVAL_SEED))
+    cfg = RunConfig(task=task, lengths=lengths, min_len=min_len, max_len=max_len, corpus=corpus)
+    return sample_sentences(cfg, n, torch.Generator().manual_seed(EVAL_SEED), held_out=True)
 
 
 def eval_set(cfg: RunConfig) -> Batch:
-    return eval_sentences(cfg.task, cfg.lengths, cfg.min_len, cfg.max_len, cfg.eval_size)
+    return eval_sentences(cfg.task, cfg.lengths, cfg.min_len, cfg.max_len, cfg.eval_size, cfg.corpus)
 
 
 def eval_batches(cfg: RunConfig) -> list[Batch]:
@@ -196,3 +207,123 @@ def eval_batches(cfg: RunConfig) -> list[Batch]:
 def uniform_loss() -> float:
     """Cross-entropy of guessing uniformly over the words (and EOS): the 'learned nothing' line."""
     return math.log(N_WORDS + 1)
+
+
+# ---------------------------------------------------------------- your own text (task "upload")
+UPLOAD_MAX_BYTES = 1024 * 1024  # Streamlit's "1 MB": the app's server.maxUploadSize and file_uploader limit
+UPLOAD_MIN_CHARS = 1000  # enough to hold out 10% and still fill a window of the longest sentence (64)
+HELD_OUT_FRACTION = 0.1  # the end of the text: the held-out windows never overlap the training ones
+UNK = VOCAB_SIZE - 1  # every character outside the kept ones
+N_CHARS = UNK - N_SPECIAL  # the most frequent characters get ids N_SPECIAL .. UNK-1
+MAX_NONPRINTABLE = 0.05  # a larger share of control characters: not a text file
+MAX_CORPORA = 32  # texts kept in memory for all sessions (1 byte per character each)
+
+# What can be wrong with an upload: English templates (the app translates them), formatted with the
+# values a CorpusError carries.
+CORPUS_ERRORS = {
+    "empty": "The file is empty (or blank).",
+    "too_large": "The file has {size:,} bytes; the limit is {limit:,} bytes (1 MB).",
+    "nul_bytes": "This is not a plain-text file: it contains NUL bytes.",
+    "control_chars": "This is not a plain-text file: {share:.0%} of its characters are control characters.",
+    "not_utf8": "The file is not UTF-8 text (the byte at position {position:,} is not valid UTF-8). Save it as "
+    "UTF-8 and upload it again.",
+    "too_short": "The text has {n:,} characters; at least {minimum:,} are needed.",
+    "missing": "The uploaded text {key} is no longer in memory: upload the file again.",
+}
+
+
+class CorpusError(ValueError):
+    """An upload that cannot be trained on. ``reason`` is a key of CORPUS_ERRORS, ``values`` fill it."""
+
+    def __init__(self, reason: str, **values):
+        super().__init__(CORPUS_ERRORS[reason].format(**values))
+        self.reason, self.values = reason, values
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A text as token ids: BOS/EOS/PAD as usual, the N_CHARS most frequent characters, UNK."""
+
+    key: str  # first 16 hex digits of the SHA-256 of the text (RunConfig.corpus)
+    chars: str  # the kept characters, by id: chars[i] has id N_SPECIAL + i
+    train: torch.Tensor  # (N_train,) uint8 ids of the first 90% of the text
+    held_out: torch.Tensor  # (N_held,) uint8 ids of the last 10%
+    n_chars: int  # characters in the text (after newline normalisation)
+    n_distinct: int  # distinct characters in the text
+    unk_fraction: float  # share of the text mapped to UNK
+
+
+def parse_corpus(data: bytes) -> Corpus:
+    """Bytes of an uploaded file -> Corpus, or CorpusError saying what is wrong. Decoded as UTF-8
+    text and nothing else (no pickle, no torch.load): a file is only ever read as characters."""
+    if len(data) > UPLOAD_MAX_BYTES:
+        raise CorpusError("too_large", size=len(data), limit=UPLOAD_MAX_BYTES)
+    if not data.strip():
+        raise CorpusError("empty")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16's byte-order marks; its NULs are not binary
+        raise CorpusError("not_utf8", position=0)
+    if b"\x00" in data:
+        raise CorpusError("nul_bytes")
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark is not part of the text
+    except UnicodeDecodeError as err:
+        raise CorpusError("not_utf8", position=err.start) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    points = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32)  # (N,) code points
+    control = ((points < 32) & (points != ord("\n")) & (points != ord("\t"))) | ((points >= 127) & (points < 160))
+    if control.sum() > MAX_NONPRINTABLE * len(points):
+        raise CorpusError("control_chars", share=float(control.float().mean()))
+    if len(points) < UPLOAD_MIN_CHARS:
+        raise CorpusError("too_short", n=len(points), minimum=UPLOAD_MIN_CHARS)
+    distinct, inverse, counts = torch.unique(points, return_inverse=True, return_counts=True)  # sorted
+    kept = torch.sort(-counts, stable=True).indices[:N_CHARS]  # most frequent first; ties by code point
+    id_of = torch.full((len(distinct),), UNK, dtype=torch.uint8)
+    id_of[kept] = torch.arange(N_SPECIAL, N_SPECIAL + len(kept), dtype=torch.uint8)
+    ids = id_of[inverse]  # (N,)
+    cut = round(len(ids) * (1 - HELD_OUT_FRACTION))
+    return Corpus(
+        key=hashlib.sha256(text.encode()).hexdigest()[:16],
+        chars="".join(map(chr, distinct[kept].tolist())),
+        train=ids[:cut],
+        held_out=ids[cut:],
+        n_chars=len(ids),
+        n_distinct=len(distinct),
+        unk_fraction=float((ids == UNK).float().mean()),
+    )
+
+
+_corpora: OrderedDict[str, Corpus] = OrderedDict()  # key -> corpus, least recently used first
+_corpora_lock = threading.Lock()  # sessions of a hosted app register and train concurrently
+
+
+def register_corpus(corpus: Corpus) -> str:
+    """Make ``corpus`` trainable as RunConfig(task="upload", corpus=key); returns the key. Kept
+    in one process-wide store of MAX_CORPORA texts (least recently used dropped first), so a
+    config stays a small, hashable value while the text travels beside it."""
+    with _corpora_lock:
+        _corpora[corpus.key] = corpus
+        _corpora.move_to_end(corpus.key)
+        while len(_corpora) > MAX_CORPORA:
+            _corpora.popitem(last=False)
+    return corpus.key
+
+
+def get_corpus(key: str) -> Corpus:
+    with _corpora_lock:
+        if key not in _corpora:
+            raise CorpusError("missing", key=key)
+        _corpora.move_to_end(key)
+        return _corpora[key]
+
+
+def _windows(ids: torch.Tensor, lengths: torch.Tensor, T: int, g: torch.Generator) -> Batch:
+    """One sentence per length: BOS, then a window of ``length`` characters of ``ids`` starting
+    at a random place; the model predicts each character of the window (no EOS: a window ends
+    mid-text). Padded to T."""
+    n = len(lengths)
+    starts = torch.randint(0, len(ids) - T + 1, (n,), generator=g)
+    window = ids[starts[:, None] + torch.arange(T)].long()  # (n, T)
+    valid = torch.arange(T) < lengths[:, None]  # (n, T)
+    tokens = torch.cat([torch.full((n, 1), BOS), window[:, :-1]], 1).masked_fill(~valid, PAD)
+    targets = window.masked_fill(~valid, IGNORE)
+    return Batch(tokens.contiguous(), targets.contiguous(), valid, lengths)

@@ -1,0 +1,223 @@
+"""What each experiment page computes, without Streamlit: the frames behind its charts.
+
+A page runs ``compute`` live, passing a ``train`` that streams progress to the browser and a
+``sweep`` that redraws after each paired run; ``python -m core.precompute`` runs the very same
+function headless (``train_paired``, ``run_sweep``) for the guided scenarios. So a precomputed
+result and a live one of the same settings are the same numbers.
+
+``extras`` are a page's settings beyond its RunConfig (the sweep's batch sizes and seeds, the
+depth of the gradient profile), by the names the page and its URL use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from core.analysis import pad_probe, pad_probe_batch, probe_probabilities, token_statistics
+from core.config import BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig
+from core.data import VOCAB_SIZE
+from core.model import build_models
+from core.sweep import init_grad_profile, run_sweep, sweep_configs
+from core.train import RunResult, train_paired
+
+Frames = dict[str, pd.DataFrame]
+Train = Callable[[RunConfig], RunResult]
+Sweep = Callable[[list[RunConfig], Callable[[RunResult], None] | None], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A page's starting point: the config its form starts from, the form's settings (RunConfig
+    fields; ``length_range`` stands for min_len and max_len), and its other settings' defaults."""
+
+    base: RunConfig
+    fields: tuple[str, ...]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+SETUPS = {
+    # Small batches of mostly short, padded sentences: where BN's troubles show, in a few seconds.
+    "live": Setup(
+        RunConfig(batch_size=2, lengths="longtail"),
+        ("task", "norms", "batch_size", "lengths", "length_range", "batching", "placement", "steps", "lr", "seed"),
+    ),
+    # Short runs, scored once at the end: 5 batch sizes x 2 seeds finish in well under a minute.
+    "batch_size": Setup(
+        RunConfig(steps=100, eval_every=100),
+        ("task", "norms", "lengths", "batching", "steps", "lr"),
+        {"sizes": (2, 4, 8, 16, 32), "seeds": 2},
+    ),
+    "padding": Setup(
+        RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100),
+        ("norms", "batch_size", "length_range", "steps", "lr"),
+        {"lengths": LENGTHS, "batching": BATCHING, "seeds": 1},
+    ),
+    "per_token": Setup(  # many pads to see
+        RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150),
+        ("task", "norms", "batch_size", "lengths", "batching", "placement", "steps", "seed"),
+    ),
+    "train_vs_inference": Setup(  # the gap shows clearly
+        RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=2, lengths="longtail", steps=200),
+        ("task", "norms", "batch_size", "lengths", "batching", "steps", "lr", "seed"),
+    ),
+    "gradients": Setup(
+        RunConfig(steps=200),
+        ("norms", "placement", "batch_size", "lengths", "steps", "lr", "seed"),
+        {"layers": 6},  # deep enough for Post-norm's growth towards the output to show
+    ),
+}
+
+# Training steps in one sweep, summed over its paired runs: a shared host's cap on one request
+# (about seven runs of the longest length a page allows; the largest scenario needs 3000).
+MAX_SWEEP_STEPS = 20_000
+
+
+def headless_sweep(cfgs: list[RunConfig], on_result: Callable[[RunResult], None] | None = None) -> pd.DataFrame:
+    return run_sweep(cfgs, on_run=(lambda p: on_result(p.result)) if on_result else None)
+
+
+def _capped(cfgs: list[RunConfig]) -> list[RunConfig]:
+    total = sum(c.steps for c in cfgs)
+    if total > MAX_SWEEP_STEPS:
+        raise ConfigError(
+            "sweep",
+            f"at most {MAX_SWEEP_STEPS} training steps in one sweep (paired runs × steps), got {total}: "
+            "choose fewer batch sizes, seeds or steps",
+        )
+    return cfgs
+
+
+# ---------------------------------------------------------------- one paired run
+def comparison(cfg: RunConfig, train: Train = train_paired) -> Frames:
+    res = train(cfg)
+    return {"history": res.history, "summary": res.summary}
+
+
+def per_token(cfg: RunConfig, train: Train = train_paired) -> Frames:
+    """Per-token statistics of every norm layer at initialization and after training."""
+    res = train(cfg)
+    stats_init, split_init = token_statistics(build_models(cfg, VOCAB_SIZE), cfg, "init")
+    stats_trained, split_trained = token_statistics(res.models, cfg, "trained")
+    return {
+        "history": res.history,
+        "stats": pd.concat([stats_init, stats_trained], ignore_index=True),
+        "splits": pd.concat([split_init, split_trained], ignore_index=True),
+    }
+
+
+def train_vs_inference(cfg: RunConfig, train: Train = train_paired) -> Frames:
+    res = train(cfg)
+    return {"history": res.history, "summary": res.summary, "probe": probe_probabilities(res.models, cfg)}
+
+
+def gradients(
+    cfg: RunConfig, layers: int, train: Train = train_paired, progress: Callable[[str], None] = lambda text: None
+) -> Frames:
+    """The run's gradient norms, and the per-layer profile at initialization of a ``layers``-deep
+    model for Pre and Post placement."""
+    res = train(cfg)
+    progress("gradients at initialization, Pre and Post…")
+    return {"history": res.history, "profile": init_grad_profile(cfg.replace(n_layers=layers))}
+
+
+# ---------------------------------------------------------------- sweeps
+def scored_at_end(cfg: RunConfig) -> RunConfig:
+    """A sweep needs each run's final score only: held-out scoring at the last step (and, past
+    the largest evaluation interval allowed, every that many steps)."""
+    return cfg.replace(eval_every=min(cfg.steps, int(LIMITS["eval_every"][1])))
+
+
+def batch_size_grid(cfg: RunConfig, batch_sizes: Sequence[int], seeds: int) -> list[RunConfig]:
+    """Batch sizes x seeds 0..seeds-1, each run scored once, at its end."""
+    cfg = scored_at_end(cfg)
+    return _capped(sweep_configs(cfg, batch_sizes=sorted(batch_sizes), seeds=range(seeds)))
+
+
+def padding_grid(cfg: RunConfig, lengths: Sequence[str], batching: Sequence[str], seeds: int) -> list[RunConfig]:
+    """The lengths x batching x seeds grid, in the order of LENGTHS and BATCHING whatever order the
+    choices came in; fixed lengths have no pads, so bucketing them is skipped."""
+    cfg = scored_at_end(cfg)
+    cfgs = []
+    for b in (b for b in BATCHING if b in batching):
+        kept = [ln for ln in LENGTHS if ln in lengths and (b == "random" or ln != "fixed")]
+        if kept:
+            cfgs += sweep_configs(cfg.replace(batching=b), lengths=kept, seeds=range(seeds))
+    return _capped(cfgs)
+
+
+def probe_config(cfgs: Sequence[RunConfig]) -> RunConfig | None:
+    """The paired run whose models the pad-length probe uses: the first with variable lengths
+    (uniform lengths, random batching by default), so its batches hold real pads."""
+    return next((c for c in cfgs if c.lengths != "fixed"), None)
+
+
+def batch_size(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
+    return {"summary": sweep(cfgs, None)}
+
+
+def padding(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
+    """The sweep's summary, and the pad-length probe on the models of ``probe_config(cfgs)``."""
+    probe_cfg, models = probe_config(cfgs), {}
+
+    def keep_probe_models(result: RunResult):
+        if result.config == probe_cfg:
+            models.update(result.models)
+
+    summary = sweep(cfgs, keep_probe_models)
+    batch = pad_probe_batch(probe_cfg) if probe_cfg else None
+    if batch is None or not models:  # no run with pads, or stopped before it finished
+        return {"summary": summary}
+    return {"summary": summary, "probe": pad_probe(models, batch, probe_cfg.max_len)}
+
+
+# ---------------------------------------------------------------- any page, by name
+def grid(page: str, cfg: RunConfig, extras: dict) -> list[RunConfig]:
+    """The paired runs a sweep page trains; raises ConfigError for an empty or too large grid."""
+    if page == "batch_size":
+        if not extras["sizes"]:
+            raise ConfigError("sweep", "choose at least one batch size")
+        return batch_size_grid(cfg, extras["sizes"], extras["seeds"])
+    if page == "padding":
+        if not (extras["lengths"] and extras["batching"]):
+            raise ConfigError("sweep", "choose at least one length distribution and one batching")
+        return padding_grid(cfg, extras["lengths"], extras["batching"], extras["seeds"])
+    return [cfg]
+
+
+def compute(
+    page: str,
+    cfg: RunConfig,
+    extras: dict,
+    train: Train = train_paired,
+    sweep: Sweep = headless_sweep,
+    progress: Callable[[str], None] = lambda text: None,
+) -> Frames:
+    """The frames behind ``page``'s charts for the form's ``cfg`` and the page's ``extras``."""
+    if page == "live":
+        return comparison(cfg, train)
+    if page == "per_token":
+        return per_token(cfg, train)
+    if page == "train_vs_inference":
+        return train_vs_inference(cfg, train)
+    if page == "gradients":
+        return gradients(cfg, extras["layers"], train, progress)
+    if page == "batch_size":
+        return batch_size(grid(page, cfg, extras), sweep)
+    if page == "padding":
+        return padding(grid(page, cfg, extras), sweep)
+    raise ValueError(f"no experiment on page {page!r}")
+
+
+# The frames each page's charts read, for checks of precomputed files.
+FRAMES = {
+    "live": ("history", "summary"),
+    "per_token": ("history", "stats", "splits"),
+    "train_vs_inference": ("history", "summary", "probe"),
+    "gradients": ("history", "profile"),
+    "batch_size": ("summary",),
+    "padding": ("summary", "probe"),
+}
