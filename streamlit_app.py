@@ -4,9 +4,12 @@ visitor, whose deep link would then run the page without this script)."""
 
 import streamlit as st
 
-from ui import nav, show
+from ui import i18n, nav, share, show
 
 st.set_page_config(page_title="BatchNorm vs LayerNorm, live", page_icon=":material/tune:", layout="wide")
-page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=(i == 0)) for i, p in enumerate(nav.PAGES)])
+i18n.language_picker(st.sidebar)  # first: every text below is in the picked language
+share.presenter_view()  # ?present=1: larger text, settings folded, sidebar closed
+pages = [st.Page(p.path, title=i18n.t(p.title), icon=p.icon, default=(i == 0)) for i, p in enumerate(nav.PAGES)]
+page = st.navigation(pages)
 show.norm_legend(st.sidebar)
 page.run()

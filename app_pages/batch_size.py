@@ -2,42 +2,51 @@
 
 import streamlit as st
 
-from core import charts
+from core import charts, experiments
+from core import params as P
 from core.analysis import compares_to_layer_norm
-from core.config import RunConfig
-from core.sweep import sweep_configs
-from ui import controls, runner, show
+from ui import controls, runner, share, show
+from ui.i18n import t
 
 PAGE = "batch_size"
-# Short runs, scored once at the end: 5 batch sizes x 2 seeds finish in well under a minute.
-BASE = RunConfig(steps=100, eval_every=100)
-FIELDS = ["task", "norms", "lengths", "batching", "steps", "lr"]
-SIZES = (2, 4, 8, 16, 32)
-SEEDS = 2
+SETUP = experiments.SETUPS[PAGE]  # short runs, scored once at the end: well under a minute
+BASE, FIELDS = SETUP.base, list(SETUP.fields)
+SIZES, SEEDS = SETUP.extras["sizes"], SETUP.extras["seeds"]
+MAX_SEEDS = 5
+PARAMS = controls.form_params(BASE, FIELDS) + [
+    P.choices("sizes", controls.BATCH_SIZES, SIZES),
+    P.integer("seeds", 1, MAX_SEEDS, SEEDS),
+]
 
 
 def grid() -> dict:
     cols = st.columns([3, 1])
     return {
-        "batch_sizes": cols[0].pills(
-            "batch sizes",
+        "sizes": cols[0].pills(
+            t("batch sizes"),
             controls.BATCH_SIZES,
             selection_mode="multi",
             default=list(SIZES),
             key=f"{PAGE}.sizes",
             **controls.PERSIST,
         ),
-        "seeds": cols[1].slider("seeds per batch size", 1, 5, SEEDS, key=f"{PAGE}.seeds", **controls.PERSIST),
+        "seeds": cols[1].slider(
+            t("seeds per batch size"), 1, MAX_SEEDS, SEEDS, key=f"{PAGE}.seeds", **controls.PERSIST
+        ),
     }
+
+
+def live_sweep(live: runner.Live) -> experiments.Sweep:
+    return lambda cfgs, on_result: runner.sweep(live, cfgs, loss_chart, on_result)
 
 
 def loss_chart(summary):
     return charts.sweep_chart(
         summary,
         x="batch_size",
-        x_title="batch size (sequences, log2 axis)",
+        x_title=t("batch size (sequences, log2 axis)"),
         log2_x=True,
-        title="Final held-out loss vs batch size",
+        title=t("Final held-out loss vs batch size"),
     )
 
 
@@ -45,27 +54,29 @@ def gap_chart(gaps):
     return charts.sweep_chart(
         gaps,
         x="batch_size",
-        x_title="batch size (sequences, log2 axis)",
+        x_title=t("batch size (sequences, log2 axis)"),
         log2_x=True,
         y="gap",
-        y_title="held-out loss minus LayerNorm's (nats/token)",
+        y_title=t("held-out loss minus LayerNorm's (nats/token)"),
         zero_rule=True,
-        title="Gap to LayerNorm in the same run",
+        title=t("Gap to LayerNorm in the same run"),
     )
 
 
 def results(out: runner.Outcome):
     summary = out.data["summary"]
     if summary.empty:
-        st.info("No paired run finished before the stop.")
+        st.info(t("No paired run finished before the stop."))
         return
     left, right = st.columns(2)
     with left:
         show.chart(
             loss_chart(summary),
             summary,
-            "Mean over seeds, band from min to max. LayerNorm's curve is the control: it normalises each "
-            "token alone, and falls with batch size only because bigger batches see more sentences.",
+            t(
+                "Mean over seeds, band from min to max. LayerNorm's curve is the control: it normalises each "
+                "token alone, and falls with batch size only because bigger batches see more sentences."
+            ),
             f"{PAGE}_loss",
         )
     with right:
@@ -74,39 +85,49 @@ def results(out: runner.Outcome):
             show.chart(
                 gap_chart(gaps),
                 gaps,
-                "BatchNorm's gap to LayerNorm widens as the batch shrinks: fewer values per batch statistic, "
-                "noisier normalisation (Group Norm paper, Fig. 1).",
+                t(
+                    "BatchNorm's gap to LayerNorm widens as the batch shrinks: fewer values per batch statistic, "
+                    "noisier normalisation (Group Norm paper, Fig. 1)."
+                ),
                 f"{PAGE}_gap",
             )
         else:
-            st.info("Include LayerNorm and another norm to see the gap chart.")
+            st.info(t("Include LayerNorm and another norm to see the gap chart."))
 
 
 def main():
-    st.title("Batch size")
+    st.title(t("Batch size"))
     st.caption(
-        "The Group Norm figure, live: final held-out loss against batch size for each norm. The default "
-        f"sweep ({len(SIZES)} batch sizes × {SEEDS} seeds × {BASE.steps} steps) takes well under a minute; "
-        "raise steps or seeds for smoother curves."
+        t(
+            "The Group Norm figure, live: final held-out loss against batch size for each norm. The default "
+            "sweep ({sizes} batch sizes × {seeds} seeds × {steps} steps) takes well under a minute; "
+            "raise steps or seeds for smoother curves.",
+            sizes=len(SIZES),
+            seeds=SEEDS,
+            steps=BASE.steps,
+        )
     )
+    share.settings(PAGE, PARAMS)
     cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=grid)
-    cfgs = None
-    if cfg is not None:
-        cfg = cfg.replace(eval_every=cfg.steps)  # the sweep needs the final score only
-        cfgs = controls.checked(
-            lambda: sweep_configs(cfg, batch_sizes=sorted(extra["batch_sizes"]), seeds=range(extra["seeds"]))
-        )
+    cfgs, sizes = None, sorted(extra["sizes"])
+    if cfg is not None and sizes:
+        cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))
     job = None
-    sizes = sorted(extra["batch_sizes"])
-    if submitted and cfgs and sizes:
-        title = (
-            f"{controls.describe(cfg, omit=('batch_size', 'seed'))} · batch sizes {sizes} · {extra['seeds']} seed(s)"
-        )
+    if submitted and cfgs:
+
+        def title() -> str:  # made when shown: in the language of whoever sees it
+            return t(
+                "{settings} · batch sizes {sizes} · {seeds} seed(s)",
+                settings=controls.describe(cfg, omit=("batch_size", "seed")),
+                sizes=sizes,
+                seeds=extra["seeds"],
+            )
+
         key = f"{cfg.config_id}:{sizes}:{extra['seeds']}"
-        job = runner.Job(key, title, lambda live: {"summary": runner.sweep(live, cfgs, loss_chart)})
+        job = runner.Job(key, title, lambda live: experiments.compute(PAGE, cfg, extra, sweep=live_sweep(live)))
     elif submitted and not sizes:
-        st.error("Choose at least one batch size.")
-    out = runner.experiment(PAGE, job, "Press Run to sweep the batch size (takes well under a minute).")
+        st.error(t("Choose at least one batch size."))
+    out = runner.experiment(PAGE, job, t("Press Run to sweep the batch size (takes well under a minute)."))
     if out is not None:
         results(out)
 

@@ -2,50 +2,56 @@
 
 import streamlit as st
 
-from core import charts
+from core import charts, experiments
 from core.config import RunConfig
 from core.metrics import with_config
-from ui import controls, runner, show
+from ui import controls, pins, runner, share, show, upload
+from ui.i18n import t
 
 PAGE = "live"
-# Small batches of mostly short, padded sentences: where BN's troubles show, in a few seconds.
-BASE = RunConfig(batch_size=2, lengths="longtail")
-FIELDS = ["task", "norms", "batch_size", "lengths", "length_range", "batching", "placement", "steps", "lr", "seed"]
+BASE, FIELDS = experiments.SETUPS[PAGE].base, list(experiments.SETUPS[PAGE].fields)  # batch 2, long-tailed lengths
+PARAMS = controls.form_params(BASE, FIELDS) + controls.display_params()
 
 
 def work(live: runner.Live, cfg: RunConfig) -> dict:
-    res = runner.train(live, cfg, smooth=controls.smoothing(PAGE))
-    return {"history": res.history, "summary": res.summary}
+    return experiments.compute(PAGE, cfg, {}, train=lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE)))
 
 
 def results(out: runner.Outcome):
     history = out.data["history"]
     show.run_metrics(history, out.seconds, tail=BASE.eval_every)
+    pins.pin_button(PAGE, out)
     opts = controls.display_options(PAGE)
     left, right = st.columns(2)
     with left:
         loss_rows = history[history["metric"].isin(list(charts.LOSS_SERIES))]
         show.chart(
-            charts.loss_curves(history, **opts),
+            charts.loss_curves(history, title=t("Loss"), **opts),
             loss_rows,
-            "Solid: the training batch's loss (faint: raw); dashed: held-out loss in eval mode, as deployed; "
-            "dotted: held-out with batch statistics. Look for BatchNorm's dashed line above LayerNorm's, and its "
-            "dotted line below: batch statistics flatter it (see Train vs inference).",
+            t(
+                "Solid: the training batch's loss (faint: raw); dashed: held-out loss in eval mode, as deployed; "
+                "dotted: held-out with batch statistics. Look for BatchNorm's dashed line above LayerNorm's, and its "
+                "dotted line below: batch statistics flatter it (see Train vs inference)."
+            ),
             "live_loss",
         )
     with right:
         grad_rows = history[history["metric"] == "grad_norm"]
         show.chart(
-            charts.grad_norm_curves(history, **opts),
+            charts.grad_norm_curves(history, title=t("Global gradient norm (before clipping)"), **opts),
             grad_rows,
-            "Global gradient norm before clipping (clipped at 1). Spikes and drift show which norm trains less smoothly.",
+            t(
+                "Global gradient norm before clipping (clipped at 1). Spikes and drift show which norm trains less "
+                "smoothly."
+            ),
             "live_grad_norm",
         )
-    with st.expander("Export: summary and full history"):
+    pins.compare(PAGE, out, opts)
+    with st.expander(t("Export: summary and full history")):
         if "summary" in out.data:
             st.dataframe(out.data["summary"], width="stretch")
         st.download_button(
-            "full history CSV (every metric, every step, every setting)",
+            t("full history CSV (every metric, every step, every setting)"),
             lambda: with_config(history, out.config).to_csv(index=False),  # made on click
             "live_history.csv",
             "text/csv",
@@ -56,18 +62,28 @@ def results(out: runner.Outcome):
 
 
 def main():
-    st.title("Live comparison")
+    st.title(t("Live comparison"))
     st.caption(
-        "Pick the norms and the setting, press Run, and watch them train in lockstep: same initial "
-        "weights, same batches, same order. Stop keeps what has been trained so far."
+        t(
+            "Pick the norms and the setting, press Run, and watch them train in lockstep: same initial "
+            "weights, same batches, same order. Stop keeps what has been trained so far."
+        )
     )
+    share.settings(PAGE, PARAMS)
+    upload.uploader(PAGE)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.Job(cfg.config_id, controls.describe(cfg), lambda live: work(live, cfg), cfg) if submitted else None
+    job = (
+        runner.Job(cfg.config_id, lambda: controls.describe(cfg), lambda live: work(live, cfg), cfg)
+        if submitted
+        else None
+    )
     out = runner.experiment(
         PAGE,
         job,
-        "Press Run to train the default comparison: BatchNorm vs LayerNorm on batches of 2 mostly short, padded "
-        "sentences (a few seconds).",
+        t(
+            "Press Run to train the default comparison: BatchNorm vs LayerNorm on batches of 2 mostly short, padded "
+            "sentences (a few seconds)."
+        ),
     )
     if out is not None:
         results(out)

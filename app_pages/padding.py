@@ -3,15 +3,22 @@ and the pad-length probe: the same batch padded longer, and how far each real to
 
 import streamlit as st
 
-from core import charts
-from core.analysis import compares_to_layer_norm, in_norm_order, pad_probe, pad_probe_batch
-from core.config import BATCHING, LENGTHS, RunConfig
-from core.sweep import sweep_configs
-from ui import controls, runner, show
+from core import charts, experiments
+from core import params as P
+from core.analysis import compares_to_layer_norm, in_norm_order
+from core.config import BATCHING, LENGTHS
+from ui import controls, runner, share, show
+from ui.i18n import t, translated
 
 PAGE = "padding"
-BASE = RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100)
-FIELDS = ["norms", "batch_size", "length_range", "steps", "lr"]
+SETUP = experiments.SETUPS[PAGE]
+BASE, FIELDS, EXTRAS = SETUP.base, list(SETUP.fields), SETUP.extras
+MAX_SEEDS = 3
+PARAMS = controls.form_params(BASE, FIELDS) + [
+    P.choices("lengths", LENGTHS, EXTRAS["lengths"]),
+    P.choices("batching", BATCHING, EXTRAS["batching"]),
+    P.integer("seeds", 1, MAX_SEEDS, EXTRAS["seeds"]),
+]
 
 
 def grid() -> dict:
@@ -19,69 +26,45 @@ def grid() -> dict:
     pills = {"selection_mode": "multi", **controls.PERSIST}
     return {
         "lengths": cols[0].pills(
-            "length distributions",
+            t("length distributions"),
             LENGTHS,
-            default=list(LENGTHS),
+            default=list(EXTRAS["lengths"]),
             key=f"{PAGE}.lengths",
-            format_func=controls.LENGTH_LABELS.get,
+            format_func=translated(controls.LENGTH_LABELS),
             **pills,
         ),
         "batching": cols[1].pills(
-            "batching",
+            t("batching"),
             BATCHING,
-            default=list(BATCHING),
+            default=list(EXTRAS["batching"]),
             key=f"{PAGE}.batching",
-            format_func=controls.BATCHING_LABELS.get,
+            format_func=translated(controls.BATCHING_LABELS),
             **pills,
         ),
-        "seeds": cols[2].slider("seeds", 1, 3, 1, key=f"{PAGE}.seeds", **controls.PERSIST),
+        "seeds": cols[2].slider(t("seeds"), 1, MAX_SEEDS, EXTRAS["seeds"], key=f"{PAGE}.seeds", **controls.PERSIST),
     }
 
 
-def configs(cfg: RunConfig, extra: dict) -> list[RunConfig]:
-    """The lengths x batching x seeds grid; fixed lengths have no pads, so bucketing them is skipped."""
-    cfgs = []
-    for batching in extra["batching"]:
-        lengths = [ln for ln in extra["lengths"] if batching == "random" or ln != "fixed"]
-        if lengths:
-            cfgs += sweep_configs(cfg.replace(batching=batching), lengths=lengths, seeds=range(extra["seeds"]))
-    return cfgs
-
-
-def probe_config(cfgs: list[RunConfig]) -> RunConfig | None:
-    """The paired run whose models the pad-length probe uses: the first with variable lengths
-    (uniform lengths, random batching by default), so its batches hold real pads."""
-    return next((c for c in cfgs if c.lengths != "fixed"), None)
-
-
 def loss_chart(summary):
-    return charts.padding_chart(summary, title="Final held-out loss per length distribution and batching")
+    return charts.padding_chart(summary, title=t("Final held-out loss per length distribution and batching"))
 
 
-def work(live: runner.Live, cfgs: list[RunConfig]) -> dict:
-    probe_cfg, models = probe_config(cfgs), {}
-
-    def keep_probe_models(result):
-        if result.config == probe_cfg:
-            models.update(result.models)
-
-    summary = runner.sweep(live, cfgs, loss_chart, on_result=keep_probe_models)
-    batch = pad_probe_batch(probe_cfg) if probe_cfg else None
-    if batch is None:
-        return {"summary": summary}
-    return {"summary": summary, "probe": pad_probe(models, batch, probe_cfg.max_len)}
+def live_sweep(live: runner.Live) -> experiments.Sweep:
+    return lambda cfgs, on_result: runner.sweep(live, cfgs, loss_chart, on_result)
 
 
 def results(out: runner.Outcome):
     summary = out.data["summary"]
     if summary.empty:
-        st.info("No paired run finished before the stop.")
+        st.info(t("No paired run finished before the stop."))
     else:
         show.chart(
             loss_chart(summary),
             summary,
-            "Each panel: one batching; along the axis, the length distributions with the padding they cause. "
-            "Each setting has its own held-out sentences, so compare norms within a setting.",
+            t(
+                "Each panel: one batching; along the axis, the length distributions with the padding they cause. "
+                "Each setting has its own held-out sentences, so compare norms within a setting."
+            ),
             f"{PAGE}_loss",
         )
         if compares_to_layer_norm(summary):
@@ -90,61 +73,78 @@ def results(out: runner.Outcome):
                 charts.padding_chart(
                     gaps,
                     y="gap",
-                    y_title="loss minus LayerNorm's (nats/token)",
+                    y_title=t("loss minus LayerNorm's (nats/token)"),
                     zero_rule=True,
-                    title="Gap to LayerNorm in the same run",
+                    title=t("Gap to LayerNorm in the same run"),
                 ),
                 gaps,
-                "LayerNorm is the zero line: it never sees pads. Masking removes the pads from BatchNorm's "
-                "statistics but leaves fewer values in them. Bucketing removes most pads but puts sentences of one "
-                "length in each batch, so BatchNorm's batch statistics carry the length (when the sentence ends): "
-                "a shortcut the model learns and loses at inference, with running averages.",
+                t(
+                    "LayerNorm is the zero line: it never sees pads. Masking removes the pads from BatchNorm's "
+                    "statistics but leaves fewer values in them. Bucketing removes most pads but puts sentences of "
+                    "one length in each batch, so BatchNorm's batch statistics carry the length (when the sentence "
+                    "ends): a shortcut the model learns and loses at inference, with running averages."
+                ),
                 f"{PAGE}_gap",
             )
     if "probe" in out.data:
         probe = out.data["probe"]
-        st.subheader("Pad-length probe: the same batch, padded longer")
+        st.subheader(t("Pad-length probe: the same batch, padded longer"))
         show.chart(
             charts.token_grid(
                 probe,
                 "movement",
                 value_title="max |Δ logit|",
-                title="How far each real token's output moves when its batch gets more pads",
+                title=t("How far each real token's output moves when its batch gets more pads"),
             ),
             probe,
-            "Short held-out sentences padded to their longest, then to the maximum length, scored with batch "
-            "statistics. Naive BatchNorm's outputs move (the pads shift its statistics); masked BatchNorm "
-            "and LayerNorm stay at exactly 0. × = pad.",
+            t(
+                "Short held-out sentences padded to their longest, then to the maximum length, scored with batch "
+                "statistics. Naive BatchNorm's outputs move (the pads shift its statistics); masked BatchNorm "
+                "and LayerNorm stay at exactly 0. × = pad."
+            ),
             f"{PAGE}_probe",
         )
         moved = in_norm_order(probe.groupby("norm")["movement"].max())
         cols = st.columns(len(moved))
         for col, (norm, value) in zip(cols, moved.items(), strict=True):
-            col.metric(f"{show.SHORT_LABELS[norm]}: largest move", f"{value:.3g}")
+            col.metric(t("{norm}: largest move", norm=t(show.SHORT_LABELS[norm])), f"{value:.3g}")
 
 
 def main():
-    st.title("Padding and lengths")
+    st.title(t("Padding and lengths"))
     st.caption(
-        "Pads are not tokens, yet naive BatchNorm counts them in every channel's mean and variance. Sweep the "
-        "length distribution and batching, then see the pad-length probe. Default: 5 paired runs of "
-        f"{BASE.steps} steps, well under a minute."
+        t(
+            "Pads are not tokens, yet naive BatchNorm counts them in every channel's mean and variance. Sweep the "
+            "length distribution and batching, then see the pad-length probe. Default: 5 paired runs of "
+            "{steps} steps, well under a minute.",
+            steps=BASE.steps,
+        )
     )
+    share.settings(PAGE, PARAMS)
     cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=grid)
     cfgs = None
-    if cfg is not None:
-        cfg = cfg.replace(eval_every=cfg.steps)  # the sweep needs the final score only
-        cfgs = controls.checked(lambda: configs(cfg, extra))
+    if cfg is not None and extra["lengths"] and extra["batching"]:
+        cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))
     job = None
     if submitted and cfgs:
-        title = (
-            f"{controls.describe(cfg, omit=('lengths', 'batching', 'seed', 'task'))} · lengths "
-            f"{', '.join(extra['lengths'])} · batching {', '.join(extra['batching'])} · {extra['seeds']} seed(s)"
+
+        def title() -> str:  # made when shown: in the language of whoever sees it
+            return t(
+                "{settings} · lengths {lengths} · batching {batching} · {seeds} seed(s)",
+                settings=controls.describe(cfg, omit=("lengths", "batching", "seed", "task")),
+                lengths=", ".join(t(controls.LENGTH_LABELS[x]) for x in extra["lengths"]),
+                batching=", ".join(t(controls.BATCHING_LABELS[x]) for x in extra["batching"]),
+                seeds=extra["seeds"],
+            )
+
+        job = runner.Job(
+            f"{cfg.config_id}:{extra}",
+            title,
+            lambda live: experiments.compute(PAGE, cfg, extra, sweep=live_sweep(live)),
         )
-        job = runner.Job(f"{cfg.config_id}:{extra}", title, lambda live: work(live, cfgs))
     elif submitted:
-        st.error("Choose at least one length distribution and one batching.")
-    out = runner.experiment(PAGE, job, "Press Run to sweep length distributions and batching (well under a minute).")
+        st.error(t("Choose at least one length distribution and one batching."))
+    out = runner.experiment(PAGE, job, t("Press Run to sweep length distributions and batching (well under a minute)."))
     if out is not None:
         results(out)
 

@@ -4,50 +4,58 @@ initialization and after training, and the within- vs between-sequence variance 
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.analysis import token_offsets, token_statistics
-from core.config import RunConfig
-from core.data import VOCAB_SIZE
-from core.model import build_models
-from ui import controls, runner, show
+from core import charts, experiments
+from core import params as P
+from core.analysis import token_offsets
+from core.config import LIMITS, RunConfig
+from ui import controls, runner, share, show
+from ui.i18n import t, translated
 
 PAGE = "per_token"
-BASE = RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150)  # many pads to see
-FIELDS = ["task", "norms", "batch_size", "lengths", "batching", "placement", "steps", "seed"]
+BASE, FIELDS = experiments.SETUPS[PAGE].base, list(experiments.SETUPS[PAGE].fields)  # long-tailed: many pads
 WHEN_LABELS = {"trained": "after training", "init": "at initialization"}
+# Every norm layer a model of the allowed depths has, in forward order (core.model.norm_layers).
+LAYERS = [f"block{i}.norm{j}" for i in range(int(LIMITS["n_layers"][1])) for j in (1, 2)] + ["final"]
+PARAMS = controls.form_params(BASE, FIELDS) + [
+    P.choice("layer", LAYERS, LAYERS[0]),
+    P.choice("when", tuple(WHEN_LABELS), "trained"),
+]
 
 
 def work(live: runner.Live, cfg: RunConfig) -> dict:
-    res = runner.train(live, cfg, smooth=controls.smoothing(PAGE))
-    stats_init, split_init = token_statistics(build_models(cfg, VOCAB_SIZE), cfg, "init")
-    stats_trained, split_trained = token_statistics(res.models, cfg, "trained")
-    return {
-        "history": res.history,
-        "stats": pd.concat([stats_init, stats_trained], ignore_index=True),
-        "splits": pd.concat([split_init, split_trained], ignore_index=True),
-    }
+    return experiments.compute(PAGE, cfg, {}, train=lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE)))
 
 
 def pick(stats: pd.DataFrame) -> tuple[str, str]:
     layers = list(dict.fromkeys(stats["layer"]))
+    if st.session_state.get(f"{PAGE}.layer", layers[0]) not in layers:  # from a link, for a model without it
+        del st.session_state[f"{PAGE}.layer"]
     cols = st.columns([2, 3])
     layer = cols[0].selectbox(
-        "norm layer",
+        t("norm layer"),
         layers,
         key=f"{PAGE}.layer",
-        help="block{i}.norm1 precedes attention, norm2 the MLP; 'final' precedes the head.",
+        help=t("block{i}.norm1 precedes attention, norm2 the MLP; 'final' precedes the head."),
+        **controls.PERSIST,
     )
-    when = cols[1].radio("model", list(WHEN_LABELS), format_func=WHEN_LABELS.get, horizontal=True, key=f"{PAGE}.when")
+    when = cols[1].radio(
+        t("model"),
+        list(WHEN_LABELS),
+        format_func=translated(WHEN_LABELS),
+        horizontal=True,
+        key=f"{PAGE}.when",
+        **controls.PERSIST,
+    )
     return layer, when
 
 
 def results(out: runner.Outcome):
     if "stats" not in out.data:
-        st.info("The run was stopped before training finished; per-token statistics need the trained models.")
+        st.info(t("The run was stopped before training finished; per-token statistics need the trained models."))
         return
     stats, splits = out.data["stats"], out.data["splits"]
     if stats.empty:
-        st.info("'no norm' has no norm layer to look into: choose another norm.")
+        st.info(t("'no norm' has no norm layer to look into: choose another norm."))
         return
     layer, when = pick(stats)
     rows = stats[(stats["layer"] == layer) & (stats["when"] == when)]
@@ -57,18 +65,22 @@ def results(out: runner.Outcome):
     cols = st.columns(len(offsets))
     for col, (norm, row) in zip(cols, offsets.iterrows(), strict=True):
         col.metric(
-            f"{show.SHORT_LABELS[norm]}: each token off (0, 1)",
+            t("{norm}: each token off (0, 1)", norm=t(show.SHORT_LABELS[norm])),
             f"{row.per_token:.3f}",
-            help="After the norm, over each real token's channels: mean |mean| + mean |std − 1|. "
-            "LayerNorm's target: 0 under LayerNorm.",
+            help=t(
+                "After the norm, over each real token's channels: mean |mean| + mean |std − 1|. "
+                "LayerNorm's target: 0 under LayerNorm."
+            ),
         )
         col.metric(
-            "each channel off (0, 1)",
+            t("each channel off (0, 1)"),
             f"{row.per_channel:.3f}",
-            help="After the norm, over the real tokens of each channel: mean |mean| + mean |std − 1|. "
-            "BatchNorm's target: 0 under masked BatchNorm; pads spoil it under naive BatchNorm.",
+            help=t(
+                "After the norm, over the real tokens of each channel: mean |mean| + mean |std − 1|. "
+                "BatchNorm's target: 0 under masked BatchNorm; pads spoil it under naive BatchNorm."
+            ),
         )
-    where = f"{layer}, {WHEN_LABELS[when]}"
+    where = f"{layer}, {t(WHEN_LABELS[when])}"
     show.chart(
         charts.token_grid(
             rows,
@@ -76,11 +88,14 @@ def results(out: runner.Outcome):
             value_title="mean over channels",
             split="stage",
             diverging=True,
-            title=f"Each token's mean over channels ({where})",
+            title=t("Each token's mean over channels ({where})", where=where),
         ),
         rows,
-        "Left: the norm's input; right: its output x̂ (before gain and bias), each with its own colour scale. After LayerNorm every token's mean is 0; "
-        "after BatchNorm tokens keep their own offsets, and naive BatchNorm's pads (×) pull the shared mean.",
+        t(
+            "Left: the norm's input; right: its output x̂ (before gain and bias), each with its own colour scale. "
+            "After LayerNorm every token's mean is 0; after BatchNorm tokens keep their own offsets, and naive "
+            "BatchNorm's pads (×) pull the shared mean."
+        ),
         f"{PAGE}_mean",
     )
     show.chart(
@@ -89,31 +104,38 @@ def results(out: runner.Outcome):
             "std",
             value_title="std over channels",
             split="stage",
-            title=f"Each token's std over channels ({where})",
+            title=t("Each token's std over channels ({where})", where=where),
         ),
         rows,
-        "After LayerNorm every token's std is 1 (one flat colour); after BatchNorm it varies from token to token "
-        "and from the first position to the rest.",
+        t(
+            "After LayerNorm every token's std is 1 (one flat colour); after BatchNorm it varies from token to token "
+            "and from the first position to the rest."
+        ),
         f"{PAGE}_std",
     )
     show.chart(
         charts.variance_split_chart(split),
         split,
-        "How much of each channel's variance over real tokens lies between sequences (whole sentences sitting "
-        "higher or lower) rather than within them: what a batch statistic mixes.",
+        t(
+            "How much of each channel's variance over real tokens lies between sequences (whole sentences sitting "
+            "higher or lower) rather than within them: what a batch statistic mixes."
+        ),
         f"{PAGE}_split",
     )
 
 
 def main():
-    st.title("Per-token statistics")
+    st.title(t("Per-token statistics"))
     st.caption(
-        "Train a run, then pick a norm layer: each token's mean and standard deviation over its channels, "
-        "before and after the norm, for one held-out batch of the training size (batch statistics)."
+        t(
+            "Train a run, then pick a norm layer: each token's mean and standard deviation over its channels, "
+            "before and after the norm, for one held-out batch of the training size (batch statistics)."
+        )
     )
+    share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.Job(cfg.config_id, controls.describe(cfg), lambda live: work(live, cfg)) if submitted else None
-    out = runner.experiment(PAGE, job, "Press Run to train and look inside the norm layers (a few seconds).")
+    job = runner.Job(cfg.config_id, lambda: controls.describe(cfg), lambda live: work(live, cfg)) if submitted else None
+    out = runner.experiment(PAGE, job, t("Press Run to train and look inside the norm layers (a few seconds)."))
     if out is not None:
         results(out)
 

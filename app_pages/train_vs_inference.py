@@ -4,15 +4,16 @@ whose outputs change with the batch it sits in."""
 
 import streamlit as st
 
-from core import charts
-from core.analysis import in_norm_order, last_values, probe_probabilities
+from core import charts, experiments
+from core import params as P
+from core.analysis import in_norm_order, last_values
 from core.config import RunConfig
 from core.metrics import BN_METRICS
-from ui import controls, runner, show
+from ui import controls, pins, runner, share, show
+from ui.i18n import t, translated
 
 PAGE = "train_vs_inference"
-BASE = RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=2, lengths="longtail", steps=200)  # gap shows clearly
-FIELDS = ["task", "norms", "batch_size", "lengths", "batching", "steps", "lr", "seed"]
+BASE, FIELDS = experiments.SETUPS[PAGE].base, list(experiments.SETUPS[PAGE].fields)  # batch 2: the gap shows
 BN_METRIC_LABELS = {
     "bn_dist_mu": "batch vs running mean: (1/C)·‖μ_B − μ_run‖",
     "bn_dist_var": "batch vs running variance: (1/C)·‖σ²_B − σ²_run‖",
@@ -20,11 +21,15 @@ BN_METRIC_LABELS = {
     "tid_var": "TID of the std: mean_c |σ_run / σ_B − 1|",
 }
 EVAL_SERIES = {k: v for k, v in charts.LOSS_SERIES.items() if k != "train_loss"}
+PARAMS = (
+    controls.form_params(BASE, FIELDS)
+    + controls.display_params()
+    + [P.choice("metric", tuple(BN_METRIC_LABELS), next(iter(BN_METRIC_LABELS)))]
+)
 
 
 def work(live: runner.Live, cfg: RunConfig) -> dict:
-    res = runner.train(live, cfg, smooth=controls.smoothing(PAGE))
-    return {"history": res.history, "summary": res.summary, "probe": probe_probabilities(res.models, cfg)}
+    return experiments.compute(PAGE, cfg, {}, train=lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE)))
 
 
 def gap_metrics(out: runner.Outcome):
@@ -35,17 +40,18 @@ def gap_metrics(out: runner.Outcome):
     cols = st.columns(len(eval_mode))
     for col, norm in zip(cols, eval_mode.index, strict=True):
         col.metric(
-            f"{show.SHORT_LABELS[norm]}: eval mode − batch stats",
+            t("{norm}: eval mode − batch stats", norm=t(show.SHORT_LABELS[norm])),
             f"{round(eval_mode[norm] - batch_stats[norm], 3) or 0.0:+.3f}",  # no "-0.000"
-            help="Final held-out loss with running statistics minus with batch statistics (nats/token)",
+            help=t("Final held-out loss with running statistics minus with batch statistics (nats/token)"),
         )
         if dependence is not None:
-            col.caption(f"batch dependence: max |Δ logit| = {dependence[norm]:.3g}")
+            col.caption(t("batch dependence: max |Δ logit| = {value:.3g}", value=dependence[norm]))
 
 
 def results(out: runner.Outcome):
     history = out.data["history"]
     gap_metrics(out)
+    pins.pin_button(PAGE, out)
     opts = controls.display_options(PAGE)
     left, right = st.columns(2)
     with left:
@@ -54,32 +60,40 @@ def results(out: runner.Outcome):
             charts.step_curves(
                 gaps,
                 {charts.EVAL_GAP: "eval mode − batch stats"},
-                title="Train/inference gap over training",
-                y_title="eval-mode minus batch-stats loss (nats/token)",
+                title=t("Train/inference gap over training"),
+                y_title=t("eval-mode minus batch-stats loss (nats/token)"),
                 **opts,
             ),
             gaps,
-            "Held-out loss with running averages (as deployed) minus with batch statistics (as in training). "
-            "LayerNorm sits at 0: it computes the same thing in both modes.",
+            t(
+                "Held-out loss with running averages (as deployed) minus with batch statistics (as in training). "
+                "LayerNorm sits at 0: it computes the same thing in both modes."
+            ),
             f"{PAGE}_gap",
         )
     with right:
         show.chart(
             charts.step_curves(
-                history, EVAL_SERIES, title="Held-out loss, both ways", y_title=charts.HELD_OUT_TITLE, **opts
+                history, EVAL_SERIES, title=t("Held-out loss, both ways"), y_title=charts.HELD_OUT_TITLE, **opts
             ),
             history[history["metric"].isin(list(EVAL_SERIES))],
-            "In a causal LM, batch statistics pool every position, later tokens included: with them BatchNorm "
-            "partly sees the future, so its batch-stats loss (dotted) can be optimistically low while its "
-            "eval-mode loss (dashed) is worse.",
+            t(
+                "In a causal LM, batch statistics pool every position, later tokens included: with them BatchNorm "
+                "partly sees the future, so its batch-stats loss (dotted) can be optimistically low while its "
+                "eval-mode loss (dashed) is worse."
+            ),
             f"{PAGE}_losses",
         )
     bn_rows = history[history["metric"].isin(BN_METRICS)]
     if bn_rows.empty:
-        st.info("Add a BatchNorm variant to see the distance between batch and running statistics.")
+        st.info(t("Add a BatchNorm variant to see the distance between batch and running statistics."))
     else:
         metric = st.selectbox(
-            "statistic", list(BN_METRIC_LABELS), format_func=BN_METRIC_LABELS.get, key=f"{PAGE}.metric"
+            t("statistic"),
+            list(BN_METRIC_LABELS),
+            format_func=translated(BN_METRIC_LABELS),
+            key=f"{PAGE}.metric",
+            **controls.PERSIST,
         )
         show.chart(
             charts.step_curves(
@@ -87,13 +101,16 @@ def results(out: runner.Outcome):
                 {metric: BN_METRIC_LABELS[metric]},
                 facet="layer",
                 layer=None,
-                title="Batch statistics vs running statistics, per BN layer",
-                y_title=BN_METRIC_LABELS[metric].split(":")[0],
+                title=t("Batch statistics vs running statistics, per BN layer"),
+                y_title=t(BN_METRIC_LABELS[metric]).split(":")[0],
                 **opts,
             ),
             bn_rows[bn_rows["metric"] == metric],
-            "Each training batch's statistics against the running averages inference will use (PowerNorm, Fig. 2; "
-            "TID: Wang et al. 2022). Large or spiky values: the model trains on one normalisation and is served another.",
+            t(
+                "Each training batch's statistics against the running averages inference will use (PowerNorm, "
+                "Fig. 2; TID: Wang et al. 2022). Large or spiky values: the model trains on one normalisation and "
+                "is served another."
+            ),
             f"{PAGE}_bn_stats",
         )
     probe = out.data.get("probe")
@@ -101,22 +118,34 @@ def results(out: runner.Outcome):
         show.chart(
             charts.probe_chart(probe),
             probe,
-            "One held-out sentence placed in 8 different random batches, scored with batch statistics: one line per "
-            "batch. Under LayerNorm the lines coincide; under BatchNorm the same sentence gets different predictions "
-            "depending on its companions.",
+            t(
+                "One held-out sentence placed in 8 different random batches, scored with batch statistics: one line "
+                "per batch. Under LayerNorm the lines coincide; under BatchNorm the same sentence gets different "
+                "predictions depending on its companions."
+            ),
             f"{PAGE}_probe",
         )
+    pins.compare(PAGE, out, opts)
 
 
 def main():
-    st.title("Train vs inference")
+    st.title(t("Train vs inference"))
     st.caption(
-        "BatchNorm trains with the statistics of the current batch and serves with running averages. "
-        "LayerNorm computes the same thing in both modes."
+        t(
+            "BatchNorm trains with the statistics of the current batch and serves with running averages. "
+            "LayerNorm computes the same thing in both modes."
+        )
     )
+    share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.Job(cfg.config_id, controls.describe(cfg), lambda live: work(live, cfg)) if submitted else None
-    out = runner.experiment(PAGE, job, "Press Run to train BatchNorm, masked BatchNorm and LayerNorm (a few seconds).")
+    job = (
+        runner.Job(cfg.config_id, lambda: controls.describe(cfg), lambda live: work(live, cfg), cfg)
+        if submitted
+        else None
+    )
+    out = runner.experiment(
+        PAGE, job, t("Press Run to train BatchNorm, masked BatchNorm and LayerNorm (a few seconds).")
+    )
     if out is not None:
         results(out)
 

@@ -54,7 +54,7 @@ def test_overview_renders_the_pooling_picture_and_links():
     at = open_page("overview")
     assert len(charts(at)) == 1
     assert metric_labels(at) == ["BatchNorm pools", "Masked BatchNorm pools", "LayerNorm pools"]
-    assert len(at.get("page_link")) == 6
+    assert len(at.get("page_link")) == 7  # the guided tour and the six experiments
     at.slider(key="overview.channel").set_value(3).run()
     assert not at.exception and len(charts(at)) == 1
 
@@ -103,6 +103,7 @@ class StoppedLive:
     history: object
     started: float = 0.0
     reached: str = "step 4 of 6"
+    queued: bool = False  # it had a run slot (ui.slots) and trained
 
     def partial(self):
         return {"history": self.history}

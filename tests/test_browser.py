@@ -16,8 +16,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+
+from ui import nav
 
 pytestmark = pytest.mark.slow
 
@@ -164,7 +167,7 @@ def _screenshot(page, name: str):
 def _assert_app_navigation(page):
     """The app's own menu (st.navigation), not Streamlit's legacy list of files."""
     links = page.locator('[data-testid="stSidebarNavLink"]')
-    assert links.count() == len(PAGES)
+    assert links.count() == len(PAGES) + 1  # and the guided tour (tests/test_browser_share.py)
     assert "Live comparison" in page.locator('[data-testid="stSidebarNav"]').inner_text()
 
 
@@ -224,16 +227,59 @@ def test_page_runs_its_default_experiment(server, browser, path):
             _run_form(page)
             if path == "live":
                 timing = page.evaluate("window.__timing")
-        page.wait_for_function(
-            "document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] svg g.role-mark path').length > 0",
-            timeout=30_000,
-        )
+        if n_charts:
+            page.wait_for_function(
+                "document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] svg g.role-mark path').length > 0",
+                timeout=30_000,
+            )
         page.wait_for_timeout(800)  # the last charts finish drawing
         _screenshot(page, name)
         _assert_no_errors(page)
         assert _drawn_charts(page) >= n_charts
         if timing is not None:
             _record_timing(timing)
+    finally:
+        context.close()
+
+
+def test_every_page_of_the_menu_is_visited():
+    """A page added to the menu (ui/nav.py) without a browser test fails here."""
+    paths = {"" if i == 0 else Path(p.path).stem for i, p in enumerate(nav.PAGES)}
+    assert paths - set(PAGES) == {"tour"}  # the guided tour has its own (tests/test_browser_share.py)
+
+
+# A share link with settings off every default of the live page's form.
+SHARED = {"norms": "ln,rms", "batch_size": "4", "lengths": "uniform", "steps": "120", "lr": "0.01", "seed": "7"}
+
+
+def test_share_link_opens_with_its_settings_and_runs_them(server, browser):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/live?{urlencode(SHARED, safe=',')}")
+        page.wait_for_selector('[data-testid="stForm"]', timeout=90_000)
+        _wait_idle(page, 90_000)
+        expect(page.locator(".st-key-live-steps input")).to_have_value("120", timeout=15_000)
+        expect(page.locator(".st-key-live-seed input")).to_have_value("7")
+        expect(page.locator(".st-key-live-lengths input").first).to_have_value("uniform")
+        thumb = '[data-testid="stSliderThumbValue"]'
+        assert page.locator(f".st-key-live-lr {thumb}").all_inner_texts() == ["0.01"]
+        assert page.locator(f".st-key-live-batch_size {thumb}").all_inner_texts() == ["4"]
+        assert page.locator('.st-key-live-norms button[aria-pressed="true"]').all_inner_texts() == [
+            "LayerNorm",
+            "RMSNorm",
+        ]
+        _assert_no_errors(page)
+        assert page.locator('[data-testid="stAlertContentWarning"]').count() == 0  # nothing in the link was refused
+        _run_form(page)
+        caption = " ".join(page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
+        assert "120 steps" in caption and "seed 7" in caption and "batch 4" in caption, caption
+        page.wait_for_timeout(800)
+        assert _drawn_charts(page) >= 2
+        _assert_no_errors(page)
+        _screenshot(page, "8_share_link")
     finally:
         context.close()
 

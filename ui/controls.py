@@ -2,23 +2,28 @@
 
 The form batches its widgets (``st.form``), so moving a slider neither reruns the page nor
 interrupts a run. Values persist for the session (a visitor who leaves a page finds their settings
-again) and are bound to the URL (a link shares them). Every value goes through ``RunConfig`` validation: a bad combination shows an
+again) and travel in the URL (``form_params``, read and written by ui/share.py). Every value goes through ``RunConfig`` validation: a bad combination shows an
 error naming the setting, never a traceback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import streamlit as st
 
+from core import params as P
 from core.charts import PLACEMENT_LABELS
 from core.config import BATCHING, LENGTHS, LIMITS, NORM_LABELS, NORMS, PLACEMENTS, TASKS, ConfigError, RunConfig
+from ui import upload
+from ui.i18n import t, translated
 
 TASK_LABELS = {
     "text": "text: variable-length sentences, padded",
     "control": "control: fixed length, no pads (BN-friendly)",
+    "upload": "your own text, by character (upload it on the Live comparison page)",
 }
 LENGTH_LABELS = {"fixed": "fixed (no pads)", "uniform": "uniform", "longtail": "long tail (many pads)"}
 BATCHING_LABELS = {"random": "random", "bucketed": "bucketed by length"}
@@ -39,24 +44,29 @@ FIELD_LABELS = {
     "lr": "learning rate",
     "seed": "seed",
     "sweep": "sweep size",
+    "corpus": "your own text",
 }
 
-# Settings live in the URL (a link shares them) and survive a visit to another page.
-PERSIST = {"persist_state": "session", "bind": "query-params"}
+# Settings survive a visit to another page. They travel in the URL through ui/share.py, not through
+# Streamlit's bind="query-params", which puts the on-screen (translated) label in the link.
+PERSIST = {"persist_state": "session"}
+PRESENT_KEY = "present"  # the presenter view (ui/share.py): the form folds away
 DEFAULT_SMOOTH = 0.85  # one-batch losses at batch 2 are very noisy
+X_LABELS = {"step": "steps", "tokens": "tokens seen"}
 
 
 def _choice(field: str, label: str, options: tuple[str, ...], labels: dict[str, str], help: str | None = None):
-    """A selectbox for one of the config's choice fields, labelled for people, bound to the URL."""
+    """A selectbox for one of the config's choice fields, labelled for people; ``label``, ``labels``
+    and ``help`` are English, shown translated."""
 
     def widget(key: str, cfg: RunConfig) -> dict:
         value = st.selectbox(
-            label,
+            t(label),
             options,
             index=options.index(getattr(cfg, field)),
-            format_func=labels.get,
+            format_func=translated(labels),
             key=key,
-            help=help,
+            help=help and t(help),
             **PERSIST,
         )
         return {field: value}
@@ -66,13 +76,13 @@ def _choice(field: str, label: str, options: tuple[str, ...], labels: dict[str, 
 
 def _norms(key: str, cfg: RunConfig) -> dict:
     value = st.pills(
-        "norms",
+        t("norms"),
         NORMS,
         selection_mode="multi",
         default=list(cfg.norms),
-        format_func=NORM_LABELS.get,
+        format_func=translated(NORM_LABELS),
         key=key,
-        help="Trained side by side from the same initial weights on the same batches.",
+        help=t("Trained side by side from the same initial weights on the same batches."),
         **PERSIST,
     )
     return {"norms": tuple(n for n in NORMS if n in value)}  # legend order, whatever the click order
@@ -80,31 +90,33 @@ def _norms(key: str, cfg: RunConfig) -> dict:
 
 def _batch_size(key: str, cfg: RunConfig) -> dict:
     return {
-        "batch_size": st.select_slider("batch size (sequences)", BATCH_SIZES, value=cfg.batch_size, key=key, **PERSIST)
+        "batch_size": st.select_slider(
+            t("batch size (sequences)"), BATCH_SIZES, value=cfg.batch_size, key=key, **PERSIST
+        )
     }
 
 
 def _length_range(key: str, cfg: RunConfig) -> dict:
     lo, hi = LIMITS["max_len"]
     low, high = st.slider(
-        "sentence length range (tokens)", int(lo), int(hi), (cfg.min_len, cfg.max_len), key=key, **PERSIST
+        t("sentence length range (tokens)"), int(lo), int(hi), (cfg.min_len, cfg.max_len), key=key, **PERSIST
     )
     return {"min_len": low, "max_len": high}
 
 
 def _steps(key: str, cfg: RunConfig) -> dict:
     lo, hi = LIMITS["steps"]
-    return {"steps": st.number_input("training steps", int(lo), int(hi), cfg.steps, step=50, key=key, **PERSIST)}
+    return {"steps": st.number_input(t("training steps"), int(lo), int(hi), cfg.steps, step=50, key=key, **PERSIST)}
 
 
 def _lr(key: str, cfg: RunConfig) -> dict:
     value = st.select_slider(
-        "peak learning rate",
+        t("peak learning rate"),
         LEARNING_RATES,
         value=cfg.lr,
         format_func="{:g}".format,
         key=key,
-        help="AdamW; linear warm-up, then cosine decay.",
+        help=t("AdamW; linear warm-up, then cosine decay."),
         **PERSIST,
     )
     return {"lr": value}
@@ -114,47 +126,90 @@ def _seed(key: str, cfg: RunConfig) -> dict:
     lo, hi = LIMITS["seed"]
     return {
         "seed": st.number_input(
-            "seed", int(lo), int(hi), cfg.seed, key=key, help="Initial weights and data order.", **PERSIST
+            t("seed"), int(lo), int(hi), cfg.seed, key=key, help=t("Initial weights and data order."), **PERSIST
         )
     }
 
 
 # The form's widgets by field name ("norms" is drawn on its own row, see config_form).
 WIDGETS: dict[str, Callable[[str, RunConfig], dict]] = {
-    "task": _choice("task", "task", TASKS, TASK_LABELS, "The control task needs sentence lengths = fixed."),
+    "task": _choice(
+        "task",
+        "task",
+        TASKS,
+        TASK_LABELS,
+        "The control task needs sentence lengths = fixed. Your own text: upload it on the Live comparison page.",
+    ),
     "batch_size": _batch_size,
     "lengths": _choice(
         "lengths", "sentence lengths", LENGTHS, LENGTH_LABELS, "Batches are padded to their longest sentence."
     ),
     "length_range": _length_range,
-    "batching": _choice("batching", "batching", BATCHING, BATCHING_LABELS),
-    "placement": _choice("placement", "norm placement", PLACEMENTS, PLACEMENT_LABELS),
+    "batching": _choice(
+        "batching",
+        "batching",
+        BATCHING,
+        BATCHING_LABELS,
+        "Random: any sentences share a batch. Bucketed: sentences of similar length share a batch (fewer pads).",
+    ),
+    "placement": _choice(
+        "placement",
+        "norm placement",
+        PLACEMENTS,
+        PLACEMENT_LABELS,
+        "Where the norm sits: before each sublayer (Pre-norm) or after the residual sum (Post-norm, as in the "
+        "2017 Transformer).",
+    ),
     "steps": _steps,
     "lr": _lr,
     "seed": _seed,
 }
 
 
+def _parts(cfg: RunConfig) -> dict[str, str]:
+    """The settings of a run in words, by field."""
+    if cfg.lengths == "fixed":
+        lengths = t("lengths fixed")
+    else:
+        lengths = t("lengths {kind} {lo}–{hi}", kind=t(LENGTH_LABELS[cfg.lengths]), lo=cfg.min_len, hi=cfg.max_len)
+    return {
+        "norms": ", ".join(t(NORM_LABELS[n]) for n in cfg.norms),
+        "task": {
+            "text": t("text task"),
+            "control": t("control task"),
+            "upload": t("your text {key}", key=cfg.corpus[:6]),
+        }[cfg.task],
+        "batch_size": t("batch {n}", n=cfg.batch_size),
+        "lengths": lengths,
+        "batching": {"random": t("random batching"), "bucketed": t("bucketed batching")}[cfg.batching],
+        "placement": {"pre": t("pre-norm"), "post": t("post-norm")}[cfg.placement],
+        "steps": t("{n} steps", n=cfg.steps),
+        "lr": t("lr {lr:g}", lr=cfg.lr),
+        "seed": t("seed {n}", n=cfg.seed),
+    }
+
+
 def describe(cfg: RunConfig, omit: tuple[str, ...] = ()) -> str:
     """One line naming the settings of a run, for the header of its results; ``omit`` leaves out
     settings a sweep varies."""
-    lengths = "fixed" if cfg.lengths == "fixed" else f"{cfg.lengths} {cfg.min_len}–{cfg.max_len}"
-    parts = {
-        "norms": ", ".join(NORM_LABELS[n] for n in cfg.norms),
-        "task": f"{cfg.task} task",
-        "batch_size": f"batch {cfg.batch_size}",
-        "lengths": f"lengths {lengths}",
-        "batching": f"{cfg.batching} batching",
-        "placement": f"{cfg.placement}-norm",
-        "steps": f"{cfg.steps} steps",
-        "lr": f"lr {cfg.lr:g}",
-        "seed": f"seed {cfg.seed}",
-    }
-    return " · ".join(text for field, text in parts.items() if field not in omit)
+    return " · ".join(text for field, text in _parts(cfg).items() if field not in omit)
+
+
+def summaries(cfgs: list[RunConfig]) -> list[str]:
+    """A short name for each of several runs: only the settings in which they differ (all of them
+    for a single run); the config id where that is not enough to tell two apart."""
+    parts = [_parts(c) for c in cfgs]
+    same = tuple(f for f in parts[0] if len({p[f] for p in parts}) == 1) if len(cfgs) > 1 else ()
+    names = [describe(c, omit=same) for c in cfgs]
+    return [n if n and names.count(n) == 1 else f"{n} {c.config_id}".strip() for n, c in zip(names, cfgs, strict=True)]
 
 
 def show_config_error(err: ConfigError):
-    st.error(f"**{FIELD_LABELS.get(err.field, err.field)}**: {err.detail}", icon=":material/error:")
+    if err.field == "corpus":  # no text uploaded (or it was removed): the setting to fix is the task
+        detail = t("upload a plain-text file on the Live comparison page first, or choose another task.")
+    else:
+        detail = err.detail  # the engine's own words, in English
+    st.error(f"**{t(FIELD_LABELS.get(err.field, err.field))}**: {detail}", icon=":material/error:")
 
 
 def config_form(
@@ -167,7 +222,8 @@ def config_form(
     ``extra`` widgets (their values returned as a dict). Returns (config or None if invalid,
     extra values, whether Run was pressed with valid settings)."""
     values: dict[str, Any] = {}
-    with st.form(f"{page}.form"):
+    fold = st.expander("Settings", icon=":material/tune:") if st.session_state.get(PRESENT_KEY) else nullcontext()
+    with fold, st.form(f"{page}.form"):
         if "norms" in fields:  # the main choice gets a full-width row of toggles
             values.update(_norms(f"{page}.norms", base))
         cols = st.columns(4)
@@ -175,13 +231,58 @@ def config_form(
             with cols[i % 4]:
                 values.update(WIDGETS[field](f"{page}.{field}", base))
         extras = extra() if extra else {}
-        submitted = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:", key=f"{page}.run")
+        submitted = st.form_submit_button(t("Run"), type="primary", icon=":material/play_arrow:", key=f"{page}.run")
+    submitted = submitted or st.session_state.pop(run_request_key(page), False)
+    if values.get("task") == "upload":  # the text travels beside the config; the config names it by its hash
+        values["corpus"] = upload.active_key()
     try:
         cfg = base.replace(**values)
     except ConfigError as err:
         show_config_error(err)
         return None, extras, False
     return cfg, extras, submitted
+
+
+def run_request_key(page: str) -> str:
+    """Set this session key to True to run the form's settings as if Run was pressed (the guided
+    tour's Re-run live, a scenario without precomputed results)."""
+    return f"{page}.run_request"
+
+
+def form_params(base: RunConfig, fields: list[str] | tuple[str, ...]) -> list[P.Param]:
+    """The form's settings as URL parameters: the widgets' options and bounds, the page's base as
+    defaults, values as the widgets hold them (``form_values``)."""
+    lo, hi = (int(v) for v in LIMITS["max_len"])
+    steps, seed = (tuple(int(v) for v in LIMITS[f]) for f in ("steps", "seed"))
+    made = {
+        "task": lambda v: P.choice("task", TASKS, v),
+        "norms": lambda v: P.choices("norms", NORMS, v),
+        "batch_size": lambda v: P.choice("batch_size", BATCH_SIZES, v),
+        "lengths": lambda v: P.choice("lengths", LENGTHS, v),
+        "length_range": lambda v: P.int_range("length_range", lo, hi, v),
+        "batching": lambda v: P.choice("batching", BATCHING, v),
+        "placement": lambda v: P.choice("placement", PLACEMENTS, v),
+        "steps": lambda v: P.integer("steps", *steps, v),
+        "lr": lambda v: P.choice("lr", LEARNING_RATES, v),
+        "seed": lambda v: P.integer("seed", *seed, v),
+    }
+    defaults = form_values(base, fields)
+    return [made[f](defaults[f]) for f in fields]
+
+
+def form_values(cfg: RunConfig, fields: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The form's widget values (by field) that make ``cfg``: the inverse of the widgets' mapping."""
+    special = {"norms": list(cfg.norms), "length_range": (cfg.min_len, cfg.max_len)}
+    return {f: special[f] if f in special else getattr(cfg, f) for f in fields}
+
+
+def display_params(log_default: bool = False) -> list[P.Param]:
+    """``display_options``' settings as URL parameters."""
+    return [
+        P.real("smooth", 0.0, 0.99, DEFAULT_SMOOTH),
+        P.flag("log_y", log_default),
+        P.choice("x", tuple(X_LABELS), "step"),
+    ]
 
 
 def checked(make: Callable[[], Any]) -> Any:
@@ -199,22 +300,23 @@ def display_options(page: str, log_default: bool = False) -> dict[str, Any]:
     cols = st.columns([3, 2, 2, 3])
     return {
         "smooth": cols[0].slider(
-            "smoothing (EMA)",
+            t("smoothing (EMA)"),
             0.0,
             0.99,
             DEFAULT_SMOOTH,
             0.01,
             key=f"{page}.smooth",
-            help="The raw curve stays, faint, under the smoothed one.",
+            help=t("The raw curve stays, faint, under the smoothed one."),
             **PERSIST,
         ),
-        "log_y": cols[1].toggle("log y-axis", log_default, key=f"{page}.log_y", **PERSIST),
+        "log_y": cols[1].toggle(t("log y-axis"), log_default, key=f"{page}.log_y", **PERSIST),
         "x": cols[2].radio(
-            "x axis",
-            ["step", "tokens"],
+            t("x axis"),
+            list(X_LABELS),
             horizontal=True,
             key=f"{page}.x",
-            format_func={"step": "steps", "tokens": "tokens seen"}.get,
+            format_func=translated(X_LABELS),
+            help=t("Steps, or real tokens seen (pads not counted)."),
             **PERSIST,
         ),
     }

@@ -18,6 +18,12 @@ PAGES = [
         "app_pages/overview.py", "Overview", ":material/home:", "What BatchNorm and LayerNorm pool, on a real batch."
     ),
     PageInfo(
+        "app_pages/tour.py",
+        "Guided tour",
+        ":material/map:",
+        "The story in six one-click scenarios, from the control task where BatchNorm is fine to where it breaks.",
+    ),
+    PageInfo(
         "app_pages/live.py",
         "Live comparison",
         ":material/monitoring:",

@@ -22,11 +22,12 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.config import RunConfig
+from core.config import NORM_LABELS, RunConfig
 from core.metrics import HISTORY_COLUMNS, RUN_COLUMNS
 from core.sweep import SweepProgress, run_sweep
 from core.train import Progress, RunResult, train_paired
-from ui import show
+from ui import show, slots
+from ui.i18n import t
 
 STORE_ENTRIES = 24  # completed outcomes kept for everyone (a few MB each)
 STORE_TTL_S = 6 * 3600
@@ -34,11 +35,20 @@ REDRAW_S = 0.15  # at most ~7 redraws a second: smooth enough, and cheap next to
 METRIC = HISTORY_COLUMNS.index("metric")  # position of the metric name in a progress row
 
 
+# A title, or a function making it: made when shown, it is in the language of whoever sees it (an
+# outcome in the shared store is shown to every visitor who asks for the same settings).
+Title = str | Callable[[], str]
+
+
+def text(title: Title) -> str:
+    return title() if callable(title) else title
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a job left: the frames behind the page's charts and how the job went."""
 
-    title: str  # one line saying what ran, shown above the results
+    title: Title  # one line saying what ran, shown above the results
     data: dict[str, pd.DataFrame]
     seconds: float
     stopped: bool = False
@@ -62,11 +72,12 @@ class Live:
         self._box = st.empty()
         self.area = self._box.container()
         self.area.button(
-            "Stop", key=f"{page}.stop", icon=":material/stop_circle:", help="Keeps what has been done so far"
+            t("Stop"), key=f"{page}.stop", icon=":material/stop_circle:", help=t("Keeps what has been done so far")
         )
-        self._bar = self.area.progress(0.0, text="starting…")
+        self._bar = self.area.progress(0.0, text=t("starting…"))
         self._kept: dict[str, Callable[[], pd.DataFrame]] = {}
         self.cancelled = False  # set once the partial results are taken: the work stops at its next step
+        self.queued = True  # until the job holds one of the server's run slots (ui.slots)
         self.reached = ""
         self._last_draw = float("-inf")
         self.started = time.perf_counter()
@@ -112,43 +123,85 @@ class Job:
     """Heavy work a page asks for: ``key`` identifies its result (equal keys, equal results)."""
 
     key: str
-    title: str  # one line saying what runs
+    title: Title  # one line saying what runs
     work: Callable[[Live], dict[str, pd.DataFrame]]
     config: RunConfig | None = None
 
 
 def run_job(page: str, job: Job) -> None:
     """Run ``job`` live (or recall its stored outcome) and leave the outcome in session state."""
+    st.session_state.pop(_refused_key(page), None)  # a new attempt
     slot = _shared_slot(f"{page}:{job.key}")
     if "outcome" in slot:
         st.session_state[_outcome_key(page)] = slot["outcome"]
         return
     live = Live(page)
-    st.session_state[_running_key(page)] = (job, live)
+    st.session_state[_running_key(page)] = (job, live)  # from now on a Stop finds it (see outcome)
+    if not _take_slot(page, live):
+        if st.session_state.get(_running_key(page), (None, None))[1] is live:
+            del st.session_state[_running_key(page)]
+        return
     try:
         data = job.work(live)
     except Exception:  # a bug, not a Stop (Streamlit's interrupts are BaseExceptions): no partial
         del st.session_state[_running_key(page)]
         raise
+    finally:  # also on a Stop or when the visitor leaves: Streamlit's interrupt passes through here
+        slots.SLOTS.release()
     done = Outcome(job.title, data, time.perf_counter() - live.started, config=job.config)
     del st.session_state[_running_key(page)]
     st.session_state[_outcome_key(page)] = slot["outcome"] = done
     live.close()
 
 
+def _refused_key(page: str) -> str:
+    return f"{page}.refused"
+
+
+def _take_slot(page: str, live: Live) -> bool:
+    """A slot among the server's concurrent runs (see ui.slots), waiting a little if all are taken.
+    Refused, the visitor is told to retry (``experiment`` says so until the next attempt, also on a
+    rerun); their settings and earlier results stay as they were. Stopped while waiting (the rerun
+    that follows cancels ``live``), the slot is handed back."""
+    try:
+        slots.SLOTS.acquire(
+            on_wait=lambda left: live.progress(
+                0.0, t("waiting for a free slot: the server is training for other visitors ({left:.0f} s)…", left=left)
+            )
+        )
+    except slots.Busy as busy:
+        st.session_state[_refused_key(page)] = busy.limit
+        live.close()
+        return False
+    live.queued = False
+    if live.cancelled:  # Stop was pressed while waiting, and the rerun has said so: hand the slot back
+        slots.SLOTS.release()
+        return False
+    return True
+
+
 def outcome(page: str) -> Outcome | None:
     """The page's latest outcome; a job interrupted by Stop (or by leaving the page) becomes a
     partial outcome here, on the rerun that followed the interruption."""
     running = st.session_state.pop(_running_key(page), None)
-    if running is not None:
-        job, live = running
+    if running is None:
+        return st.session_state.get(_outcome_key(page))
+    job, live = running
+    partial = {} if live.queued else live.partial()
+    live.cancelled = True  # a job still waiting for a run slot hands it back as soon as it gets it
+    if any(len(df) for df in partial.values()):
         st.session_state[_outcome_key(page)] = Outcome(
             job.title,
-            live.partial(),
+            partial,
             time.perf_counter() - live.started,
             stopped=True,
             reached=live.reached,
             config=job.config,
+        )
+    else:  # stopped while waiting for a run slot, or before the first step: the earlier outcome stays
+        st.warning(
+            t("Stopped before training began: nothing was trained. Press Run to try again."),
+            icon=":material/pause:",
         )
     return st.session_state.get(_outcome_key(page))
 
@@ -179,11 +232,20 @@ def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
     live.keep("history", lambda: history_frame(rows, cfg))
     shown = {m for metrics in LIVE_CURVES for m in metrics}
     live_rows: list[tuple] = []  # only what the live charts draw: redraws stay cheap as the run grows
-    slots = [col.empty() for col in live.area.columns(2)]
+    panes = [col.empty() for col in live.area.columns(2)]
     empty = history_frame([], cfg)
     specs = [  # built once: redraws send data only, so the charts update in place
-        fixed_spec(charts.loss_curves(empty, smooth=smooth, max_step=cfg.steps, norms=cfg.norms)),
-        fixed_spec(charts.grad_norm_curves(empty, smooth=smooth, max_step=cfg.steps, norms=cfg.norms, log_y=True)),
+        fixed_spec(charts.loss_curves(empty, smooth=smooth, max_step=cfg.steps, norms=cfg.norms, title=t("Loss"))),
+        fixed_spec(
+            charts.grad_norm_curves(
+                empty,
+                smooth=smooth,
+                max_step=cfg.steps,
+                norms=cfg.norms,
+                log_y=True,
+                title=t("Global gradient norm (before clipping)"),
+            )
+        ),
     ]
 
     def on_step(p: Progress):
@@ -192,10 +254,17 @@ def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
         if not (p.step in (0, p.total) or live.due()):
             return
         rate = p.step / p.elapsed if p.elapsed > 0 else 0.0
-        live.progress(p.step / p.total, f"step {p.step} of {p.total} · {rate:.0f} steps/s")
+        gone = "".join(
+            t(" · {norm} diverged at step {step}, stopped", norm=t(NORM_LABELS[n]), step=s)
+            for n, s in p.diverged.items()
+        )
+        live.progress(
+            p.step / p.total,
+            t("step {step} of {total} · {rate:.0f} steps/s", step=p.step, total=p.total, rate=rate) + gone,
+        )
         history = pd.DataFrame(live_rows, columns=HISTORY_COLUMNS)
-        for slot, spec, metrics in zip(slots, specs, LIVE_CURVES, strict=True):
-            slot.vega_lite_chart(charts.curve_data(history, metrics, smooth), spec, width="stretch")
+        for pane, spec, metrics in zip(panes, specs, LIVE_CURVES, strict=True):
+            pane.vega_lite_chart(charts.curve_data(history, metrics, smooth), spec, width="stretch")
 
     return train_paired(cfg, on_step=on_step, should_stop=lambda: live.cancelled)
 
@@ -211,7 +280,7 @@ def sweep(
     partial ``summary``."""
     latest = {"summary": pd.DataFrame()}  # run_sweep's summary so far, for a Stop
     live.keep("summary", lambda: latest["summary"])
-    live.progress(0.0, f"paired run 1 of {len(cfgs)}…")
+    live.progress(0.0, t("paired run 1 of {n}…", n=len(cfgs)))
     slot = live.area.empty()
 
     def on_run(p: SweepProgress):
@@ -219,7 +288,13 @@ def sweep(
         if on_result:
             on_result(p.result)
         live.progress(
-            p.done / p.total, f"{p.done} of {p.total} paired runs done · {time.perf_counter() - live.started:.0f} s"
+            p.done / p.total,
+            t(
+                "{done} of {total} paired runs done · {seconds:.0f} s",
+                done=p.done,
+                total=p.total,
+                seconds=time.perf_counter() - live.started,
+            ),
         )
         drawn = chart(p.summary)
         slot.altair_chart(drawn, width=show.width_for(drawn))
@@ -232,15 +307,62 @@ def experiment(page: str, job: Job | None, hint: str) -> Outcome | None:
     outcome to show, with a line saying what ran (a warning if it was stopped), or show ``hint``."""
     if job is not None:
         run_job(page, job)
+    if (limit := st.session_state.get(_refused_key(page))) is not None:
+        st.warning(
+            t(
+                "The server is busy: {limit} experiments are already training for other visitors. "
+                "Please press Run again in a minute; your settings are kept.",
+                limit=limit,
+            ),
+            icon=":material/hourglass_top:",
+        )
     out = outcome(page)
     if out is None:
         st.info(hint, icon=":material/touch_app:")
     elif out.stopped:
         st.warning(
-            f"Stopped after {out.seconds:.1f} s ({out.reached or 'before the first step'}): showing the partial "
-            f"results. {out.title}",
+            t(
+                "Stopped after {seconds:.1f} s ({reached}): showing the partial results. {title}",
+                seconds=out.seconds,
+                reached=out.reached or t("before the first step"),
+                title=text(out.title),
+            ),
             icon=":material/pause:",
         )
     else:
-        st.caption(f"{out.title} · {out.seconds:.1f} s")
+        st.caption(f"{text(out.title)} · {out.seconds:.1f} s")
+    if out is not None and (lines := diverged_lines(out.data)):
+        st.warning(
+            t(
+                "**Auto-stopped as diverged** (the loss or the gradient norm blew up; its curves end there, the other "
+                "models trained on): {models}.",
+                models="; ".join(lines),
+            ),
+            icon=":material/warning:",
+        )
     return out
+
+
+def diverged_lines(data: dict[str, pd.DataFrame]) -> list[str]:
+    """One phrase per diverged model: from a paired run's history ("diverged" rows, their value the
+    step) or a sweep's summary (its ``diverged`` and ``diverged_at`` columns)."""
+    history, summary = data.get("history"), data.get("summary")
+    if history is not None and len(history) and "metric" in history:
+        rows = history[history["metric"] == "diverged"]
+        return [
+            t("{norm} at step {step}", norm=t(NORM_LABELS.get(n, n)), step=int(s))
+            for n, s in zip(rows["norm"], rows["value"], strict=True)
+        ]
+    if summary is not None and len(summary) and "diverged" in summary:
+        gone = summary[summary["diverged"].astype(bool)]
+        return [
+            t(
+                "{norm} in {n} of {total} paired runs (first at step {step})",
+                norm=t(NORM_LABELS.get(norm, norm)),
+                n=len(rows),
+                total=int((summary["norm"] == norm).sum()),
+                step=int(rows["diverged_at"].min()),
+            )
+            for norm, rows in gone.groupby("norm", sort=False)
+        ]
+    return []

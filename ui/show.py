@@ -10,6 +10,7 @@ import streamlit as st
 from core.analysis import in_norm_order, last_values, mean_tail
 from core.charts import NORM_COLORS
 from core.config import NORM_LABELS, NORMS
+from ui.i18n import t
 
 # Metric labels are narrow: names as short as can be while still telling the norms apart.
 SHORT_LABELS = {"ln": "LayerNorm", "bn": "naive BN", "masked_bn": "masked BN", "rms": "RMSNorm", "none": "no norm"}
@@ -34,7 +35,7 @@ def chart(ch: alt.TopLevelMixin, data: pd.DataFrame, caption: str, name: str):
         on_click="ignore",
         icon=":material/download:",
         type="tertiary",
-        help="The data behind this chart",
+        help=t("The data behind this chart"),
     )
 
 
@@ -42,10 +43,10 @@ def norm_legend(where=st.sidebar):
     """The colour of each norm, the same on every chart of every page."""
     swatches = "".join(
         f'<div style="margin:2px 0"><span style="color:{NORM_COLORS[n]};font-size:1.1em">&#9632;</span> '
-        f"{NORM_LABELS[n]}</div>"
+        f"{t(NORM_LABELS[n])}</div>"
         for n in NORMS
     )
-    where.markdown(f"**Colours**{swatches}", unsafe_allow_html=True)
+    where.markdown(f"**{t('Colours')}**{swatches}", unsafe_allow_html=True)
 
 
 def run_metrics(history: pd.DataFrame, seconds: float, tail: int):
@@ -59,28 +60,33 @@ def run_metrics(history: pd.DataFrame, seconds: float, tail: int):
     for col, norm in zip(cols[: len(norms)], norms, strict=True):
         gap = eval_loss[norm] - eval_loss["ln"] if "ln" in eval_loss.index and norm != "ln" else None
         col.metric(
-            f"{SHORT_LABELS[norm]}: held-out loss",
+            t("{norm}: held-out loss", norm=t(SHORT_LABELS[norm])),
             f"{eval_loss[norm]:.3f}",
-            delta=None if gap is None else f"{round(gap, 3) or 0.0:+.3f} vs LayerNorm",  # never "-0.000"
+            delta=None if gap is None else t("{gap:+.3f} vs LayerNorm", gap=round(gap, 3) or 0.0),  # never "-0.000"
             delta_color="inverse",
-            help=f"{NORM_LABELS[norm]}: final held-out loss in eval mode (BN uses its running statistics), nats/token",
+            help=t(
+                "{norm}: final held-out loss in eval mode (BN uses its running statistics), nats/token",
+                norm=t(NORM_LABELS[norm]),
+            ),
         )
     pads = history.loc[history["metric"] == "pad_fraction", "value"]
     steps = int(history["step"].max()) if len(history) else 0
     cols[-2].metric(
-        "padding fraction", f"{pads.mean():.0%}" if len(pads) else "–", help="Share of batch positions that are pads"
+        t("padding fraction"),
+        f"{pads.mean():.0%}" if len(pads) else "–",
+        help=t("Share of batch positions that are pads"),
     )
     cols[-1].metric(
-        "steps per second",
+        t("steps per second"),
         f"{steps / seconds:.1f}" if seconds > 0 else "–",
-        help=f"{steps} steps in {seconds:.1f} s, all models",
+        help=t("{steps} steps in {seconds:.1f} s, all models", steps=steps, seconds=seconds),
     )
     table = pd.DataFrame(
         {
-            "train loss (last steps)": train_loss,
-            "held-out, eval mode": eval_loss,
-            "held-out, batch stats": batch_stats,
+            t("train loss (last steps)"): train_loss,
+            t("held-out, eval mode"): eval_loss,
+            t("held-out, batch stats"): batch_stats,
         }
     )
-    table = in_norm_order(table).rename(index=NORM_LABELS).rename_axis("norm")
+    table = in_norm_order(table).rename(index=lambda n: t(NORM_LABELS[n])).rename_axis(t("norm"))
     st.dataframe(table.style.format("{:.3f}"), width="content")

@@ -1,0 +1,396 @@
+"""Soak test: many visitors on one ``streamlit run`` server, with its memory sampled.
+
+Run from the repository root::
+
+    python -m benchmarks.soak --visitors 4 --minutes 3            # the long form
+    python -m benchmarks.soak --visitors 3 --rounds 2 --max-runs 1 --queue-wait 2 --json out.json
+
+What it does: starts ``streamlit run streamlit_app.py`` headless on a free localhost port (no usage
+statistics), then drives ``--visitors`` simulated visitors at once, each a Chromium browser context
+(Debian's /usr/bin/chromium through Playwright; never a downloaded browser). Each round a visitor
+opens two pages by URL (the overview and one other page, each a fresh session), then opens the live
+page by a link that sets a small experiment (``?steps=100&seed=N``: a seed no one else uses, so it
+really trains) and presses Run; every third run (ten times as long) it presses Stop a second after the run starts.
+A run ends as *completed* (results shown, titled with the link's steps and seed), *stopped* (the
+"Stopped" notice with partial results, or "Stopped before training began" when still queued),
+*refused* (the "server is busy" notice: see ui/slots.py) or *failed* (anything else, e.g. a
+timeout). Every page is checked for an exception or error element.
+
+Memory: the server process's resident set size plus its children's, read from /proc every 0.5 s.
+Reported: the peak, the RSS when warm-up ended (every visitor finished its first round: imports,
+torch, caches and the store of recent results are loaded by then), the final RSS (all visitors
+gone, after a short rest), ``growth_after_warmup_mb`` = final - after warm-up, and the RSS at the end
+of each quarter of the time after warm-up. A leak (sessions, models, caches that never empty) shows
+as growth that keeps climbing; the shared store of recent results (ui/runner.py, 24 entries of a
+few MB) fills during the first couple of dozen runs and then holds steady. The server's log is
+scanned for tracebacks.
+
+Flags: ``--visitors N`` (4); ``--minutes M`` run rounds until M minutes have passed, or ``--rounds R``
+rounds per visitor; ``--steps S`` (100) training steps per run; ``--max-runs K`` and
+``--queue-wait S`` set BNLN_MAX_RUNS / BNLN_QUEUE_WAIT_S for the server (default: its own);
+``--json [PATH]`` print (or write) the report as JSON; ``--log PATH`` the server's log
+(artifacts/soak_server.log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+TOUR = ["batch_size", "padding", "per_token", "train_vs_inference", "gradients"]  # one per round, in turn
+SAMPLE_S = 0.5
+RUN_TIMEOUT_MS = 300_000  # one small run on a crowded 2-core machine
+PAGE_TIMEOUT_MS = 120_000
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+WARNINGS = '[data-testid="stAlertContentWarning"]'
+
+
+# ---------------------------------------------------------------- the server and its memory
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log_path: Path, env_extra: dict[str, str]) -> subprocess.Popen:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w")  # noqa: SIM115 - owned by the process, closed in stop_server
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    cmd += ["--server.fileWatcherType", "none"]  # as deployed: edits to the tree mid-soak must not reload modules
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env_extra})
+    proc.log = log  # type: ignore[attr-defined]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    stop_server(proc)
+    raise TimeoutError("streamlit did not become healthy in 120 s")
+
+
+def stop_server(proc: subprocess.Popen):
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    proc.log.close()  # type: ignore[attr-defined]
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4, after the (comm)
+                kids.append(int(entry))
+    return kids
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of ``pid`` and all its descendants, from /proc/<pid>/status."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(m.group(1)) * 1024 if m else 0
+        todo += _children(p)
+    return total
+
+
+class Sampler(threading.Thread):
+    """Samples the server's RSS every SAMPLE_S seconds until stopped."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True, name="rss-sampler")
+        self.pid = pid
+        self.samples: list[tuple[float, int]] = []
+        self.t0 = time.monotonic()
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            self.samples.append((time.monotonic() - self.t0, rss_bytes(self.pid)))
+            self._stop_event.wait(SAMPLE_S)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(5)
+
+    def at(self, t: float) -> int:
+        """The RSS at time ``t`` (median of the samples within a second of it)."""
+        near = [r for s, r in self.samples if abs(s - t) <= 1.0] or [self.samples[-1][1]]
+        return int(statistics.median(near))
+
+
+# ---------------------------------------------------------------- visitors
+@dataclass
+class Tally:
+    page_views: int = 0
+    runs_started: int = 0
+    completed: int = 0
+    stopped: int = 0
+    refused: int = 0
+    failed: int = 0
+    error_elements: int = 0
+    stop_clicks: int = 0
+    run_seconds: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+async def _idle(page, timeout=PAGE_TIMEOUT_MS):
+    await page.wait_for_selector(IDLE, timeout=timeout)
+
+
+async def _evidence(page, name: str) -> str:
+    """A screenshot (artifacts/soak/NAME.png) and the start of the page's text, for a problem report."""
+    shots = ROOT / "artifacts" / "soak"
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        await page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        text = await page.locator('[data-testid="stMain"]').inner_text()
+    except Exception as e:  # the evidence is a courtesy: never let it hide the problem itself
+        return f"(no evidence: {type(e).__name__})"
+    return " ".join(text.split())[:400]
+
+
+async def _check_errors(page, tally: Tally, where: str):
+    n = await page.locator(ERRORS).count()
+    if n:
+        tally.error_elements += n
+        text = (await page.locator(ERRORS).first.inner_text())[:300]
+        tally.problems.append(f"{where}: {text} | {await _evidence(page, f'error_{len(tally.problems)}')}")
+
+
+async def _view(page, url: str, tally: Tally):
+    await page.goto(url)
+    await page.wait_for_selector('[data-testid="stApp"]', timeout=PAGE_TIMEOUT_MS)
+    await _idle(page)
+    tally.page_views += 1
+    await _check_errors(page, tally, url)
+
+
+async def _run_live(page, base: str, steps: int, seed: int, stop: bool, tally: Tally):
+    n = steps * 10 if stop else steps  # a run to be stopped gets time to be stopped
+    await _view(page, f"{base}/live?steps={n}&seed={seed}", tally)  # the settings come in by link
+    await page.wait_for_selector('[data-testid="stForm"]', timeout=PAGE_TIMEOUT_MS)
+    t0 = time.monotonic()
+    tally.runs_started += 1
+    await page.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
+    try:
+        await page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=20_000)
+    except Exception:  # a run that ended (or was refused) before we looked
+        pass
+    if stop:  # once the run is under way (its Stop button drawn, a moment of training), press Stop
+        try:  # the Stop button, or the run already over (refused, or done before we looked)
+            await page.wait_for_selector(f".st-key-live-stop button, {IDLE}", timeout=RUN_TIMEOUT_MS)
+            await page.wait_for_timeout(1000)
+            button = page.locator(".st-key-live-stop button")
+            if await button.count():
+                await button.first.click()
+                tally.stop_clicks += 1
+        except Exception as e:  # the run ended (or was refused) before the click: it is classified below
+            tally.problems.append(f"stop seed {seed}: {type(e).__name__}")
+    try:
+        await page.wait_for_selector(".st-key-live-stop", state="detached", timeout=RUN_TIMEOUT_MS)
+        await _idle(page, RUN_TIMEOUT_MS)
+    except Exception as e:
+        tally.failed += 1
+        tally.problems.append(f"run seed {seed} did not end: {type(e).__name__}")
+        return
+    await page.wait_for_timeout(300)
+    await _idle(page, RUN_TIMEOUT_MS)
+    tally.run_seconds.append(time.monotonic() - t0)
+    await _check_errors(page, tally, f"live seed {seed}")
+    notes = " ".join(await page.locator(WARNINGS).all_inner_texts())
+    said = notes + " " + " ".join(await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
+    if "busy" in notes:
+        tally.refused += 1
+    elif "before training began" in notes:  # stopped while queued for a slot, or before the first step
+        tally.stopped += 1
+    elif f"{n} steps" not in said or f"seed {seed}" not in said:  # the run's one-line title: the link's settings
+        tally.failed += 1
+        tally.problems.append(f"run seed {seed}: not the link's settings | {await _evidence(page, f'seed_{seed}')}")
+    elif "Stopped" in notes:
+        tally.stopped += 1
+    elif await page.locator('[data-testid="stMetric"]').count():
+        tally.completed += 1
+    else:
+        tally.failed += 1
+        tally.problems.append(f"run seed {seed}: no result, no notice | {await _evidence(page, f'seed_{seed}')}")
+
+
+async def visitor(i: int, browser, base: str, args, deadline: float, warm: list, tally: Tally):
+    context = await browser.new_context(viewport={"width": 1300, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        round_ = 0
+        while True:
+            if args.rounds and round_ >= args.rounds:
+                break
+            if not args.rounds and round_ > 0 and time.monotonic() >= deadline:
+                break
+            try:
+                await _view(page, f"{base}/", tally)
+                await _view(page, f"{base}/{TOUR[(i + round_) % len(TOUR)]}", tally)
+                seed = 1000 + 100 * i + round_  # unique: trained for real, not recalled
+                await _run_live(page, base, args.steps, seed, stop=(i + round_) % 3 == 2, tally=tally)
+            except Exception as e:
+                tally.failed += 1
+                tally.problems.append(f"visitor {i} round {round_}: {type(e).__name__}: {str(e)[:200]}")
+            if round_ == 0:
+                warm.append(time.monotonic())
+            round_ += 1
+    finally:
+        await context.close()
+
+
+async def drive(base: str, args, sampler: Sampler) -> tuple[list[Tally], float]:
+    from playwright.async_api import async_playwright
+
+    tallies = [Tally() for _ in range(args.visitors)]
+    warm: list[float] = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        deadline = time.monotonic() + args.minutes * 60
+        try:
+            await asyncio.gather(
+                *(visitor(i, browser, base, args, deadline, warm, tallies[i]) for i in range(args.visitors))
+            )
+        finally:
+            await browser.close()
+    warm_end = (max(warm) if len(warm) == args.visitors else time.monotonic()) - sampler.t0
+    return tallies, warm_end
+
+
+# ---------------------------------------------------------------- the report
+def soak(args) -> dict:
+    if not os.path.exists(CHROMIUM):
+        raise SystemExit(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    env = {}
+    if args.max_runs is not None:
+        env["BNLN_MAX_RUNS"] = str(args.max_runs)
+    if args.queue_wait is not None:
+        env["BNLN_QUEUE_WAIT_S"] = str(args.queue_wait)
+    port = free_port()
+    log_path = Path(args.log)
+    t_start = time.monotonic()
+    proc = start_server(port, log_path, env)
+    sampler = Sampler(proc.pid)
+    sampler.start()
+    try:
+        rss_idle = rss_bytes(proc.pid)
+        tallies, warm_end = asyncio.run(drive(f"http://127.0.0.1:{port}", args, sampler))
+        time.sleep(args.rest)  # sessions of the last visitors close; their threads end
+        final_t = time.monotonic() - sampler.t0
+    finally:
+        sampler.stop()
+        stop_server(proc)
+    log = log_path.read_text(errors="replace")
+    mb = 1 / 2**20
+    total = Tally()
+    for t in tallies:
+        for k, v in asdict(t).items():
+            setattr(total, k, getattr(total, k) + v)
+    rss = [r for _, r in sampler.samples]
+    after_warm = sampler.at(warm_end)
+    final = sampler.at(final_t)
+    report = {
+        "visitors": args.visitors,
+        "rounds": args.rounds or None,
+        "minutes": round((time.monotonic() - t_start) / 60, 2),
+        "steps_per_run": args.steps,
+        "max_runs": args.max_runs,
+        "queue_wait_s": args.queue_wait,
+        "page_views": total.page_views,
+        "runs_started": total.runs_started,
+        "runs_completed": total.completed,
+        "runs_stopped": total.stopped,
+        "runs_refused": total.refused,
+        "runs_failed": total.failed,
+        "stop_clicks": total.stop_clicks,
+        "error_elements": total.error_elements,
+        "tracebacks_in_log": log.count("Traceback"),
+        "run_seconds_median": round(statistics.median(total.run_seconds), 2) if total.run_seconds else None,
+        "run_seconds_max": round(max(total.run_seconds), 2) if total.run_seconds else None,
+        "rss_idle_mb": round(rss_idle * mb, 1),
+        "rss_after_warmup_mb": round(after_warm * mb, 1),
+        "rss_peak_mb": round(max(rss) * mb, 1),
+        "rss_final_mb": round(final * mb, 1),
+        "growth_after_warmup_mb": round((final - after_warm) * mb, 1),
+        # RSS at the end of each quarter of the time after warm-up: flattening, or still climbing?
+        "rss_quarters_mb": [round(sampler.at(warm_end + (final_t - warm_end) * q / 4) * mb, 1) for q in (1, 2, 3, 4)],
+        "warmup_s": round(warm_end, 1),
+        "rss_samples": len(rss),
+        "problems": total.problems[:20],
+        "cpus": os.cpu_count(),
+    }
+    return report
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n\n")[0])
+    p.add_argument("--visitors", type=int, default=4)
+    p.add_argument("--minutes", type=float, default=3.0, help="run rounds until this many minutes have passed")
+    p.add_argument("--rounds", type=int, default=0, help="rounds per visitor instead of --minutes")
+    p.add_argument("--steps", type=int, default=100, help="training steps per run")
+    p.add_argument("--max-runs", type=int, help="BNLN_MAX_RUNS for the server")
+    p.add_argument("--queue-wait", type=float, help="BNLN_QUEUE_WAIT_S for the server")
+    p.add_argument(
+        "--rest", type=float, default=5.0, help="seconds to wait after the last visitor before the final RSS"
+    )
+    p.add_argument("--log", default=str(ROOT / "artifacts" / "soak_server.log"))
+    p.add_argument("--json", nargs="?", const="-", help="print the report as JSON, or write it to PATH")
+    a = p.parse_args(argv)
+    if a.visitors < 1 or a.steps < 1 or a.minutes <= 0 or a.rounds < 0:
+        p.error("--visitors and --steps must be >= 1, --minutes > 0, --rounds >= 0")
+    return a
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    report = soak(args)
+    if args.json == "-":
+        print(json.dumps(report))
+    else:
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        width = max(len(k) for k in report)
+        for k, v in report.items():
+            print(f"{k:<{width}}  {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Both languages: every text the app shows through ``t()`` has a Chinese translation with the same
+placeholders, no translation is left over, and every page renders in Chinese (from ``?lang=zh`` or
+the sidebar switch) without an exception; an unknown ``lang`` falls back to English with a warning."""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.charts import PLACEMENT_LABELS
+from core.config import NORM_LABELS
+from core.data import CORPUS_ERRORS
+from core.presets import PRESETS
+from ui import controls, nav, show
+from ui.i18n import LANGUAGES, ZH
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "streamlit_app.py")
+SOURCES = [ROOT / "streamlit_app.py", *sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "app_pages").glob("*.py"))]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+TIMEOUT = 240
+
+
+def _is_t(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Name) and func.id == "t") or (isinstance(func, ast.Attribute) and func.attr == "t")
+
+
+def _module_dict(path: Path, name: str) -> dict:
+    """A page's module-level dict literal (pages run on import, so they are read, not imported)."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} not found in {path.name}")
+
+
+def shown_texts() -> set[str]:
+    """Every English text the app passes through t(): the literal ones in the source, the label and
+    help given to the form's choice widgets, and the label tables shown through t() or translated()."""
+    texts = set()
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            literals = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if _is_t(node.func) and isinstance(node.args[0], ast.Constant):
+                texts.add(node.args[0].value)
+            elif isinstance(node.func, ast.Name) and node.func.id == "_choice":  # (field, label, ..., help)
+                texts.update(literals[1:])
+    tables = [NORM_LABELS, PLACEMENT_LABELS, show.SHORT_LABELS, controls.TASK_LABELS, controls.LENGTH_LABELS]
+    tables += [controls.BATCHING_LABELS, controls.FIELD_LABELS, controls.X_LABELS, CORPUS_ERRORS]
+    tables += [_module_dict(ROOT / "app_pages/per_token.py", "WHEN_LABELS")]
+    tables += [_module_dict(ROOT / "app_pages/train_vs_inference.py", "BN_METRIC_LABELS")]
+    for table in tables:
+        texts.update(table.values())
+    texts.update(p.title for p in nav.PAGES)
+    texts.update(p.blurb for p in nav.PAGES)
+    texts.update(p.title for p in PRESETS)
+    texts.update(p.look for p in PRESETS)
+    return texts
+
+
+def fields(template: str) -> list[tuple[str, str]]:
+    return sorted((name, spec) for _, name, spec, _ in string.Formatter().parse(template) if name is not None)
+
+
+def test_every_shown_text_has_a_chinese_translation():
+    missing = sorted(shown_texts() - set(ZH))
+    assert not missing, f"{len(missing)} texts without Chinese, e.g. {missing[:3]}"
+
+
+def test_no_translation_is_left_over():
+    unused = sorted(set(ZH) - shown_texts())
+    assert not unused, f"translations of texts the app no longer shows (English changed?): {unused[:3]}"
+
+
+def test_translations_keep_the_placeholders_and_are_chinese():
+    for en, zh in ZH.items():
+        assert fields(en) == fields(zh), (en, zh)
+        assert CJK.search(zh) or zh == en or not CJK.search(zh), en  # a name may stay as it is (LayerNorm)
+    assert sum(bool(CJK.search(zh)) for zh in ZH.values()) > 0.9 * len(ZH)
+
+
+def test_long_texts_kept_beside_their_page_have_both_languages():
+    intro = _module_dict(ROOT / "app_pages/overview.py", "INTRO")
+    assert set(intro) == set(LANGUAGES) and CJK.search(intro["zh"]) and not CJK.search(intro["en"])
+
+
+def open_app(lang: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if lang is not None:
+        at.query_params["lang"] = lang
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chinese(at: AppTest) -> bool:
+    """The page's title and every caption of the page itself are Chinese (captions made of names and
+    numbers aside)."""
+    captions = [c.value for c in at.main.caption if re.search(r"[A-Za-z]{4}", c.value)]
+    return bool(CJK.search(at.title[0].value)) and all(CJK.search(c) for c in captions) and bool(captions)
+
+
+@pytest.mark.parametrize("page", [p.path for p in nav.PAGES])
+def test_every_page_renders_in_chinese_from_the_url(page):
+    at = open_app("zh")
+    if page != nav.PAGES[0].path:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, at.exception
+    assert chinese(at), [at.title[0].value, *(c.value[:40] for c in at.caption)]
+    assert at.query_params.get("lang") in (None, "zh")
+
+
+def test_the_sidebar_switch_changes_the_language_both_ways():
+    at = open_app()
+    assert not CJK.search(at.title[0].value)
+    at.radio(key="lang").set_value("zh").run()
+    assert not at.exception and chinese(at)
+    at.switch_page("app_pages/live.py")
+    at.run()
+    assert not at.exception and chinese(at), "the language stays when the visitor changes page"
+    at.radio(key="lang").set_value("en").run()
+    assert not at.exception and not CJK.search(at.title[0].value)
+
+
+def test_an_unknown_language_in_the_url_falls_back_to_english_with_a_warning():
+    at = open_app("xx")
+    assert not CJK.search(at.title[0].value)
+    assert at.warning and "lang=xx" in at.warning[0].value
+    at = open_app("`[x](http://e.vil)`")
+    assert at.warning and "http" in at.warning[0].value and "[" not in at.warning[0].value, "shown, not rendered"
+
+
+def test_a_run_and_its_results_render_in_chinese():
+    at = open_app("zh")
+    at.switch_page("app_pages/live.py")
+    at.run()
+    at.number_input(key="live.steps").set_value(6)
+    at.button(key="live.run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("vega_lite_chart")) == 2
+    assert any("留出集 loss" in m.label for m in at.metric)
+    assert any("6 步" in c.value for c in at.caption), "the run's title is in Chinese too"
+
+
+def test_switching_language_keeps_the_settings():
+    at = open_app()
+    at.switch_page("app_pages/live.py")
+    at.run()
+    at.selectbox(key="live.lengths").set_value("uniform")
+    at.selectbox(key="live.batching").set_value("bucketed")
+    at.number_input(key="live.steps").set_value(4)
+    at.button(key="live.run").click().run()
+    at.radio(key="lang").set_value("zh").run()
+    assert not at.exception and chinese(at)
+    assert at.selectbox(key="live.lengths").value == "uniform" and at.selectbox(key="live.batching").value == "bucketed"
+    at.button(key="live.run").click().run()
+    assert not at.exception, at.exception
+    cfg = at.session_state["live.outcome"].config
+    assert (cfg.lengths, cfg.batching, cfg.steps) == ("uniform", "bucketed", 4)
+
+
+def test_the_language_survives_a_page_change_made_by_the_app():
+    at = open_app("zh")
+    at.switch_page("app_pages/batch_size.py")
+    at.query_params["scenario"] = PRESETS[1].id  # the tour page's link to a scenario (a link: AppTest follows it)
+    at.run()
+    assert PRESETS[2].page != "batch_size"
+    at.button(key="_tour.batch_size.next").click().run()  # st.switch_page to the next scenario's page
+    assert not at.exception, at.exception
+    assert at.session_state["lang"] == "zh" and chinese(at)
+    assert at.query_params.get("lang") == "zh", "a link copied now opens in Chinese too"
+
+
+def test_upload_messages_are_translated():
+    at = open_app("zh")
+    at.switch_page("app_pages/live.py")
+    at.run()
+    at.file_uploader(key="live.upload").set_value(("空.txt", b"", "text/plain")).run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "文件是空的" in at.error[0].value

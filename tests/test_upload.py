@@ -1,0 +1,194 @@
+"""Your own text: parsing an upload (good, empty, binary, not UTF-8, too large, too short), the
+character-level task built from it, and the Live page's upload box: a bad file gets a clear message
+and no exception, a good one switches the task and trains."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.config import ConfigError, RunConfig
+from core.data import (
+    BOS,
+    IGNORE,
+    N_CHARS,
+    N_SPECIAL,
+    PAD,
+    UNK,
+    UPLOAD_MAX_BYTES,
+    UPLOAD_MIN_CHARS,
+    VOCAB_SIZE,
+    BatchStream,
+    CorpusError,
+    eval_set,
+    get_corpus,
+    parse_corpus,
+    register_corpus,
+)
+from core.train import train_paired
+from ui import runner
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+TEXT = (
+    "It was the best of times, it was the worst of times; the quick brown fox jumps over the lazy dog.\n" * 3
+    + "天地玄黄，宇宙洪荒。日月盈昃，辰宿列张。\n"
+) * 15  # 5k characters, more distinct ones (57) than the vocabulary keeps: the rare Chinese ones are UNK
+
+
+def corpus_config(**kw) -> RunConfig:
+    key = register_corpus(parse_corpus(TEXT.encode()))
+    return RunConfig(task="upload", corpus=key, **kw)
+
+
+# ---------------------------------------------------------------- parsing
+def test_a_good_text_becomes_a_character_vocabulary_and_a_held_out_tail():
+    c = parse_corpus(TEXT.encode())
+    assert c.key == hashlib.sha256(TEXT.encode()).hexdigest()[:16]
+    assert len(c.chars) == N_CHARS and c.n_chars == len(TEXT) and c.n_distinct == len(set(TEXT))
+    assert c.chars[0] == " " and "黄" not in c.chars, "the most frequent kept, the rarest are UNK"
+    assert "列" in c.chars, "equally rare characters: the lower code point is kept (deterministic)"
+    ids = torch.cat([c.train, c.held_out])
+    assert len(c.held_out) == pytest.approx(0.1 * len(TEXT), abs=1)
+    assert int(ids.min()) >= N_SPECIAL and int(ids.max()) == UNK < VOCAB_SIZE  # the model's vocabulary
+    assert c.unk_fraction == pytest.approx(float((ids == UNK).float().mean()))
+    decoded = "".join(c.chars[i - N_SPECIAL] if i != UNK else "?" for i in c.train[:30].tolist())
+    assert decoded == "It was the best of times, it w"
+    assert parse_corpus(b"\xef\xbb\xbf" + TEXT.encode()).key == c.key, "a byte-order mark is not text"
+    assert parse_corpus(TEXT.replace("\n", "\r\n").encode()).key == c.key, "Windows line ends are newlines"
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty"),
+        (b" \n\t\n ", "empty"),
+        (b"PK\x03\x04\x00\x00" + b"a" * 2000, "nul_bytes"),  # a zip, an image, a torch file...
+        (bytes(range(1, 32)) * 100, "control_chars"),  # valid UTF-8, but not text
+        ("café ".encode("latin-1") * 400, "not_utf8"),
+        ("text".encode("utf-16") * 500, "not_utf8"),
+        (b"a" * (UPLOAD_MAX_BYTES + 1), "too_large"),
+        (b"just a few words", "too_short"),
+    ],
+    ids=["empty", "blank", "nul-bytes", "control-chars", "latin-1", "utf-16", "too-large", "too-short"],
+)
+def test_a_bad_upload_says_what_is_wrong(data, reason):
+    with pytest.raises(CorpusError) as err:
+        parse_corpus(data)
+    assert err.value.reason == reason and str(err.value)
+
+
+def test_messages_name_the_numbers():
+    with pytest.raises(CorpusError, match=f"at least {UPLOAD_MIN_CHARS:,}"):
+        parse_corpus(b"x" * 10)
+    with pytest.raises(CorpusError, match="position 4"):
+        parse_corpus(b"abcd\xff" * 400)
+
+
+# ---------------------------------------------------------------- the task built from a text
+def test_upload_batches_are_padded_windows_of_the_text():
+    cfg = corpus_config(lengths="longtail", batch_size=8)
+    stream = BatchStream.for_run(cfg)
+    batches = [next(stream) for _ in range(6)]
+    for b in batches:
+        assert (b.tokens[:, 0] == BOS).all()
+        assert ((b.tokens >= 0) & (b.tokens < VOCAB_SIZE)).all()
+        valid = b.valid
+        assert (b.tokens[~valid] == PAD).all() and (b.targets[~valid] == IGNORE).all()
+        # each input is the previous target: next-character prediction
+        assert (b.tokens[:, 1:][valid[:, 1:]] == b.targets[:, :-1][valid[:, 1:]]).all()
+    assert sum(b.pad_fraction for b in batches) > 0, "long-tailed lengths pad the batches"
+    again = next(BatchStream.for_run(cfg))
+    assert torch.equal(again.tokens, batches[0].tokens), "same config, same batches"
+
+
+def test_held_out_windows_come_from_the_end_of_the_text():
+    cfg = corpus_config()
+    corpus = get_corpus(cfg.corpus)
+    held = "".join(map(chr, corpus.held_out.tolist()))  # compare id sequences as strings
+    data = eval_set(cfg)
+    for row in range(8):
+        window = data.targets[row][data.valid[row]].tolist()
+        assert "".join(map(chr, window)) in held
+
+
+def test_the_config_names_its_text_and_keeps_other_ids():
+    assert "corpus" not in RunConfig().to_dict(), "configs without a text keep their ids"
+    with pytest.raises(ConfigError) as err:
+        RunConfig(task="upload")
+    assert err.value.field == "corpus"
+    with pytest.raises(ConfigError):
+        RunConfig(task="text", corpus="0123456789abcdef")
+    cfg = corpus_config()
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(CorpusError, match="no longer in memory"):
+        next(BatchStream.for_run(cfg.replace(corpus="f" * 16)))
+
+
+def test_a_good_upload_trains():
+    res = train_paired(corpus_config(steps=30, eval_every=30, eval_size=32, batch_size=8, lr=1e-2))
+    losses = res.history[res.history["metric"] == "eval_loss"].groupby("norm")["value"]
+    assert (losses.last() < losses.first() - 0.3).all(), losses.agg(["first", "last"])
+
+
+# ---------------------------------------------------------------- the Live page's upload box
+@pytest.fixture(autouse=True)
+def empty_store():
+    runner._shared_slot.clear()
+
+
+def live_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    at.switch_page("app_pages/live.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="live.upload").set_value((name, data, "text/plain")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "empty"),
+        (b"\x00\x01binary" * 200, "not a plain-text file"),
+        ("naïve".encode("latin-1") * 300, "not UTF-8"),
+        (b"a" * (UPLOAD_MAX_BYTES + 1), "the limit is"),
+        (b"short", "at least"),
+    ],
+    ids=["empty", "binary", "latin-1", "too-large", "too-short"],
+)
+def test_the_page_explains_a_bad_upload(data, words):
+    at = upload(live_page(), "mine.txt", data)
+    assert len(at.error) == 1 and words in at.error[0].value and "mine.txt" in at.error[0].value
+    assert at.selectbox(key="live.task").value == "text", "a bad file does not switch the task"
+
+
+def test_a_good_upload_switches_the_task_trains_and_a_removal_switches_back():
+    at = upload(live_page(), "dickens.txt", TEXT.encode())
+    assert not at.error and at.success and "dickens.txt" in at.success[0].value
+    assert at.selectbox(key="live.task").value == "upload"
+    at.number_input(key="live.steps").set_value(8)
+    at.button(key="live.run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    out = at.session_state["live.outcome"]
+    assert out.config.task == "upload" and out.config.corpus == parse_corpus(TEXT.encode()).key
+    assert out.data["history"]["step"].max() == 8 and len(at.get("vega_lite_chart")) == 2
+    at.file_uploader(key="live.upload").clear().run()
+    assert not at.exception and at.selectbox(key="live.task").value == "text"
+
+
+def test_choosing_the_upload_task_without_a_text_names_what_to_do():
+    at = live_page()
+    at.selectbox(key="live.task").set_value("upload")
+    at.button(key="live.run").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "upload a plain-text file" in at.error[0].value

@@ -1,0 +1,554 @@
+"""English and Chinese (Simplified): picked in the sidebar or with ``?lang=zh`` in the URL.
+
+Text is written in English where it is used, wrapped in ``t()``; ``ZH`` maps each such English text
+to its Chinese, and a text missing from it shows in English (``tests/test_i18n.py`` lists every
+``t("...")`` of the app and fails on a missing one). Templates take named values, filled in after
+translation: ``t("step {step} of {total}", step=3, total=10)``. Technical terms (BatchNorm, LayerNorm,
+batch, pad, token, ...) stay in English inside the Chinese: they are the words readers search for.
+Chart axis titles and legends made in core/charts.py stay English; chart titles a page passes in
+are translated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import streamlit as st
+
+LANGUAGES = {"en": "English", "zh": "中文"}
+DEFAULT = "en"
+KEY = "lang"  # the session-state key and the URL parameter
+
+
+def lang() -> str:
+    return st.session_state.get(KEY, DEFAULT)
+
+
+def t(text: str, **values) -> str:
+    """``text`` in the visitor's language, with ``values`` filled in (``str.format``)."""
+    out = ZH.get(text, text) if lang() == "zh" else text
+    return out.format(**values) if values else out
+
+
+def translated(labels: Mapping[Any, str]) -> Callable[[Any], str]:
+    """A ``format_func`` showing ``labels[option]`` in the visitor's language. Not for a widget with
+    Streamlit's ``bind="query-params"``: that writes the shown label into the URL, and a link must
+    mean the same in either language (ui/share.py writes option names instead)."""
+    zh = lang() == "zh"  # fixed now: Streamlit may call format_func outside the script's run
+    return lambda option: ZH.get(labels[option], labels[option]) if zh else labels[option]
+
+
+def language_picker(where=st.sidebar):
+    """The language switch. The URL decides on a session's first run (an unknown ``lang`` falls
+    back to English with a warning); afterwards the switch does, and the URL follows it, so a
+    copied link opens in the same language."""
+    url = st.query_params.get(KEY)
+    if KEY not in st.session_state:
+        st.session_state[KEY] = url if url in LANGUAGES else DEFAULT
+        if url is not None and url not in LANGUAGES:
+            shown = re.sub(r"[^\w-]", "?", url[:24])  # the link's text, never its markup
+            st.warning(
+                f"Unknown language `lang={shown}` in the link: showing English. Use `lang=en` or `lang=zh`.  \n"
+                f"链接中的语言参数 `lang={shown}` 无效，已显示英文。请使用 `lang=en` 或 `lang=zh`。",
+                icon=":material/translate:",
+            )
+    where.radio(
+        "Language · 语言",
+        list(LANGUAGES),
+        format_func=LANGUAGES.get,
+        horizontal=True,
+        key=KEY,
+        on_change=_relabel,
+        persist_state="session",  # else a page change (st.switch_page, a tour button) resets it
+    )
+    if lang() == DEFAULT:
+        st.query_params.pop(KEY, None)  # a clean URL for the default
+    else:
+        st.query_params[KEY] = lang()
+
+
+def _relabel():
+    """After a switch, give every choice widget its value again. A selectbox's browser side holds
+    the *label* of its choice; without this it would send the old language's label on the next
+    run, match no option, and fall back to its default. Set anew, the value goes out with its
+    label in the new language. (Choices are str or lists of str; other state is left alone.)"""
+    for key, value in list(st.session_state.items()):
+        is_choice = isinstance(value, str) or (
+            isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value)
+        )
+        if key != KEY and is_choice:
+            st.session_state[key] = value
+
+
+# English text -> Chinese (Simplified). Keys are exactly the English passed to t() (or held in a
+# label dict that is shown through t()); tests/test_i18n.py checks that every one is here.
+ZH: dict[str, str] = {
+    # ---------------------------------------------------------------- app, pages, menu
+    "Overview": "概览",
+    "What BatchNorm and LayerNorm pool, on a real batch.": "在一个真实的 batch 上看 BatchNorm 和 LayerNorm 各自汇总哪些值。",
+    "Guided tour": "导览",
+    "The story in six one-click scenarios, from the control task where BatchNorm is fine to where it breaks.": (
+        "六个一键场景讲完整个故事：从 BatchNorm 表现良好的 control 任务，到它失效的各种设置。"
+    ),
+    "Live comparison": "实时对比",
+    "Train the norms side by side from the same init on the same batches; watch loss and gradients stream.": (
+        "从同一初始化、在同样的 batch 上并排训练各种 norm，实时观看 loss 和梯度曲线。"
+    ),
+    "Batch size": "Batch 大小",
+    "Noisy batch statistics: BatchNorm's gap to LayerNorm widens as the batch shrinks (the Group Norm figure).": (
+        "batch 统计量的噪声：batch 越小，BatchNorm 与 LayerNorm 的差距越大（Group Norm 论文中的图）。"
+    ),
+    "Padding and lengths": "Padding 与句长",
+    "Pad contamination: naive BatchNorm counts pads; masking them or bucketing by length removes the pads, "
+    "not every problem; LayerNorm never sees them.": (
+        "pad 污染：朴素 BatchNorm 把 pad 也算进统计量；mask 掉 pad 或按长度分桶能去掉 pad，却去不掉所有问题；"
+        "LayerNorm 根本看不到 pad。"
+    ),
+    "Per-token statistics": "逐 token 统计量",
+    "After LayerNorm every real token has mean 0 and std 1; after BatchNorm it does not, and pads pull the "
+    "statistics.": "经过 LayerNorm，每个真实 token 的均值为 0、标准差为 1；经过 BatchNorm 则不然，而且 pad 会拉偏统计量。",
+    "Train vs inference": "训练 vs 推理",
+    "Batch statistics in training, running averages at inference: the gap, and one sentence changing with its "
+    "batch.": "训练时用 batch 统计量，推理时用滑动平均（running statistics）：两者的差距，以及同一个句子随所在 batch 而变。",
+    "Gradients": "梯度",
+    "Gradient norms per block over training, and per layer at initialization for Pre- vs Post-norm.": (
+        "训练过程中各 block 的梯度范数，以及初始化时 Pre-norm 与 Post-norm 各层的梯度范数。"
+    ),
+    "BatchNorm vs LayerNorm in Transformers": "Transformer 中的 BatchNorm 与 LayerNorm",
+    # ---------------------------------------------------------------- names of the norms and settings
+    "LayerNorm": "LayerNorm",
+    "BatchNorm (naive, pads counted)": "BatchNorm（朴素，计入 pad）",
+    "BatchNorm (pads masked)": "BatchNorm（mask 掉 pad）",
+    "RMSNorm": "RMSNorm",
+    "no norm": "不归一化",
+    "naive BN": "朴素 BN",
+    "masked BN": "masked BN",
+    "fixed (no pads)": "定长（无 pad）",
+    "uniform": "均匀分布",
+    "long tail (many pads)": "长尾（pad 很多）",
+    "random": "随机",
+    "bucketed by length": "按长度分桶",
+    "task": "任务",
+    "norms": "norm 类型",
+    "batch size": "batch 大小",
+    "sentence lengths": "句长分布",
+    "sentence length range": "句长范围",
+    "batching": "组 batch 方式",
+    "norm placement": "norm 的位置",
+    "training steps": "训练步数",
+    "learning rate": "学习率",
+    "seed": "随机种子",
+    "sweep size": "扫描规模",
+    "your own text": "你自己的文本",
+    "text task": "text 任务",
+    "control task": "control 任务",
+    "your text {key}": "你的文本 {key}",
+    "random batching": "随机组 batch",
+    "bucketed batching": "分桶组 batch",
+    "pre-norm": "Pre-norm",
+    "post-norm": "Post-norm",
+    "lengths fixed": "定长",
+    "lengths {kind} {lo}–{hi}": "句长 {kind} {lo}–{hi}",
+    "batch {n}": "batch {n}",
+    "{n} steps": "{n} 步",
+    "lr {lr:g}": "学习率 {lr:g}",
+    "seed {n}": "种子 {n}",
+    # ---------------------------------------------------------------- the settings form
+    "Trained side by side from the same initial weights on the same batches.": "从同样的初始权重出发，在同样的 batch 上并排训练。",
+    "batch size (sequences)": "batch 大小（序列数）",
+    "sentence length range (tokens)": "句长范围（token 数）",
+    "peak learning rate": "峰值学习率",
+    "AdamW; linear warm-up, then cosine decay.": "AdamW；先线性 warm-up，再余弦衰减。",
+    "Initial weights and data order.": "决定初始权重和数据顺序。",
+    "The control task needs sentence lengths = fixed. Your own text: upload it on the Live comparison page.": (
+        "control 任务要求句长分布为“定长”。使用你自己的文本：请在“实时对比”页上传。"
+    ),
+    "Batches are padded to their longest sentence.": "每个 batch 都补 pad 到其中最长的句子。",
+    "Random: any sentences share a batch. Bucketed: sentences of similar length share a batch (fewer pads).": (
+        "随机：任意句子组成一个 batch。按长度分桶：长度相近的句子组成一个 batch（pad 更少）。"
+    ),
+    "Where the norm sits: before each sublayer (Pre-norm) or after the residual sum (Post-norm, as in the 2017 "
+    "Transformer).": "norm 的位置：在每个子层之前（Pre-norm），或在残差相加之后（Post-norm，即 2017 年原始 Transformer 的做法）。",
+    "Pre-norm: x + f(norm(x))": "Pre-norm：x + f(norm(x))",
+    "Post-norm: norm(x + f(x))": "Post-norm：norm(x + f(x))",
+    "text: variable-length sentences, padded": "text：变长句子，补 pad",
+    "control: fixed length, no pads (BN-friendly)": "control：定长、无 pad（对 BN 友好）",
+    "your own text, by character (upload it on the Live comparison page)": "你自己的文本，按字符（在“实时对比”页上传）",
+    "steps": "步数",
+    "tokens seen": "已见 token 数",
+    "Steps, or real tokens seen (pads not counted).": "训练步数，或已见的真实 token 数（不计 pad）。",
+    "Run": "运行",
+    "upload a plain-text file on the Live comparison page first, or choose another task.": (
+        "请先在“实时对比”页上传一个纯文本文件，或者选择其他任务。"
+    ),
+    "smoothing (EMA)": "平滑（EMA）",
+    "The raw curve stays, faint, under the smoothed one.": "原始曲线以浅色保留在平滑曲线下方。",
+    "log y-axis": "y 轴对数刻度",
+    "x axis": "x 轴",
+    # ---------------------------------------------------------------- running
+    "Stop": "停止",
+    "Keeps what has been done so far": "保留目前已完成的部分",
+    "starting…": "启动中…",
+    "step {step} of {total} · {rate:.0f} steps/s": "第 {step} / {total} 步 · 每秒 {rate:.0f} 步",
+    " · {norm} diverged at step {step}, stopped": " · {norm} 在第 {step} 步发散，已停止",
+    "paired run 1 of {n}…": "配对运行 1 / {n}…",
+    "{done} of {total} paired runs done · {seconds:.0f} s": "已完成 {done} / {total} 组配对运行 · {seconds:.0f} 秒",
+    "waiting for a free slot: the server is training for other visitors ({left:.0f} s)…": (
+        "等待空闲名额：服务器正在为其他访客训练（{left:.0f} 秒）…"
+    ),
+    "The server is busy: {limit} experiments are already training for other visitors. "
+    "Please press Run again in a minute; your settings are kept.": (
+        "服务器繁忙：已有 {limit} 个实验正在为其他访客训练。请过一分钟再点“运行”；你的设置会保留。"
+    ),
+    "Stopped after {seconds:.1f} s ({reached}): showing the partial results. {title}": (
+        "{seconds:.1f} 秒后停止（{reached}）：显示部分结果。{title}"
+    ),
+    "before the first step": "第一步之前",
+    "Stopped before training began: nothing was trained. Press Run to try again.": (
+        "在训练开始前停止：没有训练任何内容。请再点“运行”重试。"
+    ),
+    "**Auto-stopped as diverged** (the loss or the gradient norm blew up; its curves end there, the other "
+    "models trained on): {models}.": "**因发散自动停止**（loss 或梯度范数爆炸；其曲线到此为止，其他模型继续训练）：{models}。",
+    "{norm} at step {step}": "{norm} 在第 {step} 步",
+    "{norm} in {n} of {total} paired runs (first at step {step})": "{norm} 在 {total} 组配对运行中有 {n} 组（最早在第 {step} 步）",
+    # ---------------------------------------------------------------- shared result displays
+    "The data behind this chart": "这张图背后的数据",
+    "Colours": "颜色",
+    "{norm}: held-out loss": "{norm}：留出集 loss",
+    "{gap:+.3f} vs LayerNorm": "比 LayerNorm {gap:+.3f}",
+    "{norm}: final held-out loss in eval mode (BN uses its running statistics), nats/token": (
+        "{norm}：eval 模式下最终的留出集 loss（BN 使用 running 统计量），单位 nats/token"
+    ),
+    "padding fraction": "pad 占比",
+    "Share of batch positions that are pads": "batch 中 pad 所占位置的比例",
+    "steps per second": "每秒步数",
+    "{steps} steps in {seconds:.1f} s, all models": "全部模型 {seconds:.1f} 秒内共 {steps} 步",
+    "train loss (last steps)": "训练 loss（最后若干步）",
+    "held-out, eval mode": "留出集，eval 模式",
+    "held-out, batch stats": "留出集，batch 统计量",
+    "norm": "norm",
+    "No paired run finished before the stop.": "停止前没有一组配对运行完成。",
+    "Gap to LayerNorm in the same run": "同一次运行中与 LayerNorm 的差距",
+    # ---------------------------------------------------------------- overview
+    "Who shares statistics with whom": "谁和谁共享统计量",
+    "sequence": "序列",
+    "position": "位置",
+    "channel": "通道",
+    "A real batch of {B} held-out sentences, padded to {T} positions (× = pad); {channels} of the model's "
+    "{d_model} channels drawn. Move the sliders: BatchNorm's pool always spans the whole batch, pads included; "
+    "LayerNorm's never leaves the token.": (
+        "一个真实的 batch：{B} 个留出集句子，补 pad 到 {T} 个位置（× = pad）；画出了模型 {d_model} 个通道中的 {channels} 个。"
+        "拖动滑块：BatchNorm 的汇总范围总是覆盖整个 batch（包括 pad）；LayerNorm 的汇总范围从不离开这个 token。"
+    ),
+    "BatchNorm pools": "BatchNorm 汇总",
+    "Masked BatchNorm pools": "Masked BatchNorm 汇总",
+    "LayerNorm pools": "LayerNorm 汇总",
+    "{n} values": "{n} 个值",
+    "{pads} of them pads ({share:.0%})": "其中 {pads} 个是 pad（{share:.0%}）",
+    "One channel, every position of the batch": "一个通道，batch 中的每个位置",
+    "One channel, the real tokens of the batch": "一个通道，batch 中的真实 token",
+    "Every channel of the picked token": "所选 token 的全部通道",
+    "pads left out; still depends on the other sentences": "不含 pad；但仍依赖同 batch 的其他句子",
+    "one token; no other sentence, no pad, no batch size": "只有一个 token；与其他句子、pad、batch 大小都无关",
+    "The experiments": "实验",
+    # ---------------------------------------------------------------- live comparison
+    "Pick the norms and the setting, press Run, and watch them train in lockstep: same initial weights, same "
+    "batches, same order. Stop keeps what has been trained so far.": (
+        "选好 norm 和设置，点“运行”，看它们同步训练：同样的初始权重、同样的 batch、同样的顺序。点“停止”会保留已训练的部分。"
+    ),
+    "Press Run to train the default comparison: BatchNorm vs LayerNorm on batches of 2 mostly short, padded "
+    "sentences (a few seconds).": "点“运行”训练默认对比：BatchNorm vs LayerNorm，每个 batch 2 个大多很短、补了 pad 的句子（几秒钟）。",
+    "Solid: the training batch's loss (faint: raw); dashed: held-out loss in eval mode, as deployed; dotted: "
+    "held-out with batch statistics. Look for BatchNorm's dashed line above LayerNorm's, and its dotted line "
+    "below: batch statistics flatter it (see Train vs inference).": (
+        "实线：训练 batch 的 loss（浅色为原始值）；虚线：eval 模式下的留出集 loss，即部署时的表现；点线：用 batch 统计量的留出集 loss。"
+        "留意 BatchNorm 的虚线高于 LayerNorm，而它的点线更低：batch 统计量美化了它（见“训练 vs 推理”）。"
+    ),
+    "Global gradient norm before clipping (clipped at 1). Spikes and drift show which norm trains less "
+    "smoothly.": "裁剪前的全局梯度范数（裁剪阈值为 1）。尖峰和漂移显示哪种 norm 训练得不够平稳。",
+    "Export: summary and full history": "导出：汇总与完整历史",
+    "Loss": "Loss 曲线",
+    "Global gradient norm (before clipping)": "全局梯度范数（裁剪前）",
+    "full history CSV (every metric, every step, every setting)": "完整历史 CSV（每个指标、每一步、每项设置）",
+    # ---------------------------------------------------------------- your own text
+    "Your own text": "你自己的文本",
+    "Train the language-model task on a plain-text file of yours, character by character. Its {kept} most "
+    "frequent characters become the vocabulary (all others share one UNK token); each sentence is a window of "
+    "the text with a length drawn from the sentence-length settings, so batches are padded as usual. The last "
+    "{held:.0%} of the text is held out.": (
+        "用你自己的纯文本文件按字符训练语言模型任务。出现最多的 {kept} 个字符构成词表（其余字符共用一个 UNK token）；"
+        "每个“句子”是文本中的一个窗口，长度按句长设置抽取，所以 batch 照常补 pad。文本最后 {held:.0%} 作为留出集。"
+    ),
+    "Plain-text file (.txt, UTF-8, at most 1 MB)": "纯文本文件（.txt，UTF-8，最大 1 MB）",
+    "**{name}**: {n:,} characters, {distinct:,} distinct; {unk:.1%} of the text is UNK. The task is now “your "
+    "own text”: press Run.": "**{name}**：{n:,} 个字符，{distinct:,} 种不同字符；{unk:.1%} 的文本为 UNK。任务已切换为“你自己的文本”：点“运行”。",
+    "Vocabulary, most frequent first: {chars}": "词表（按频率从高到低）：{chars}",
+    "{unk:.0%} of the characters are outside the {kept} kept ones and all read as UNK (a text in Chinese has "
+    "thousands of distinct characters): the model can only tell the frequent ones apart.": (
+        "{unk:.0%} 的字符不在保留的 {kept} 个字符之内，一律读作 UNK（中文文本有成千上万个不同的字）：模型只能区分高频字符。"
+    ),
+    "The file is empty (or blank).": "文件是空的（或只有空白）。",
+    "The file has {size:,} bytes; the limit is {limit:,} bytes (1 MB).": "文件有 {size:,} 字节，上限为 {limit:,} 字节（1 MB）。",
+    "This is not a plain-text file: it contains NUL bytes.": "这不是纯文本文件：其中含有 NUL 字节。",
+    "This is not a plain-text file: {share:.0%} of its characters are control characters.": (
+        "这不是纯文本文件：{share:.0%} 的字符是控制字符。"
+    ),
+    "The file is not UTF-8 text (the byte at position {position:,} is not valid UTF-8). Save it as UTF-8 and "
+    "upload it again.": "文件不是 UTF-8 文本（位置 {position:,} 的字节不是合法的 UTF-8）。请另存为 UTF-8 后重新上传。",
+    "The text has {n:,} characters; at least {minimum:,} are needed.": "文本只有 {n:,} 个字符，至少需要 {minimum:,} 个。",
+    "The uploaded text {key} is no longer in memory: upload the file again.": "上传的文本 {key} 已不在内存中：请重新上传文件。",
+    # ---------------------------------------------------------------- pinned runs
+    "Pin this run": "固定这次运行",
+    "Unpin this run": "取消固定这次运行",
+    "Unpin": "取消固定",
+    "Only a run that finished can be pinned.": "只有完整跑完的运行才能固定。",
+    "At most {n} pinned runs: unpin one first.": "最多固定 {n} 次运行：请先取消固定一个。",
+    "Keep this run on the charts while you try other settings (at most {n}).": "在尝试其他设置时，把这次运行保留在图上（最多 {n} 个）。",
+    "Pinned runs": "已固定的运行",
+    "this run: {summary}": "本次运行：{summary}",
+    "this run (pinned): {summary}": "本次运行（已固定）：{summary}",
+    "pinned: {summary}": "已固定：{summary}",
+    "Held-out loss (eval mode): this run and pinned runs": "留出集 loss（eval 模式）：本次运行与已固定的运行",
+    "Training loss: this run and pinned runs": "训练 loss：本次运行与已固定的运行",
+    "Colour: the norm, as everywhere. Solid: this run; dashed and fainter: pinned runs, named by the settings in "
+    "which they differ.": "颜色：norm 类型，与各处一致。实线：本次运行；较浅的虚线：已固定的运行，以它们不同的设置命名。",
+    "All pinned runs as one CSV (every setting as columns)": "全部已固定的运行合为一个 CSV（每项设置一列）",
+    # ---------------------------------------------------------------- share links, presenter view, tour
+    "Link setting ignored: {problem}.": "已忽略链接中的设置：{problem}。",
+    "Share link": "分享链接",
+    "This page with every setting, seed included: opened, it shows the same settings, and Run gives the same "
+    "numbers.": "本页及其全部设置（包括随机种子）：打开后显示同样的设置，点“运行”得到同样的数字。",
+    "Presenter view": "演示模式",
+    "Larger text, the settings folded away, the sidebar closed: for a projector. In a link: ?present=1": (
+        "更大的字号，设置折叠起来，侧边栏收起：适合投影。在链接中：?present=1"
+    ),
+    "Six scenarios that tell the story in order. Each opens its page with the settings filled in and its results "
+    "shown at once (precomputed, and labelled so; Re-run live trains them in front of you). For a projector, "
+    "switch on the presenter view in the sidebar, or add ?present=1 to the link.": (
+        "六个场景按顺序讲完整个故事。每个场景打开对应页面，设置已填好，结果立即显示（预先计算，并如此标注；"
+        "“实时重跑”会当场训练）。用投影仪时，请在侧边栏打开演示模式，或在链接中加上 ?present=1。"
+    ),
+    "Open": "打开",
+    "Precomputed · {title} · {settings}": "预先计算 · {title} · {settings}",
+    "**Guided tour {i}/{n} · {title}**": "**导览 {i}/{n} · {title}**",
+    ":material/inventory_2: **Precomputed results**, shown at once (they took {seconds:.0f} s to train with "
+    "`python -m core.precompute`). Re-run live to train them here: same settings, same numbers.": (
+        ":material/inventory_2: **预先计算的结果**，立即显示（用 `python -m core.precompute` 训练耗时 {seconds:.0f} 秒）。"
+        "点“实时重跑”在这里训练：同样的设置，同样的数字。"
+    ),
+    "Re-run live": "实时重跑",
+    "Next: {title}": "下一个：{title}",
+    "Back to the tour": "回到导览",
+    "BatchNorm works on comparable data": "数据可比时 BatchNorm 有效",
+    "The control task: fixed-length sequences, no pads, every position alike, as pixels are in an image. "
+    "BatchNorm's gap to LayerNorm stays at zero, even at batch 2: pooling comparable values is fine.": (
+        "control 任务：定长序列、没有 pad、每个位置分布相同，就像图像中的像素。"
+        "即使 batch 为 2，BatchNorm 与 LayerNorm 的差距也保持为零：汇总可比的值没有问题。"
+    ),
+    "Shrink the batch": "缩小 batch",
+    "Now padded sentences of varying length. BatchNorm's gap to LayerNorm is near zero at batch 32 and grows as "
+    "the batch shrinks to 2: fewer sentences per statistic, noisier normalisation.": (
+        "现在换成长短不一、补了 pad 的句子。batch 为 32 时 BatchNorm 与 LayerNorm 的差距接近零，"
+        "随 batch 缩小到 2 而变大：每个统计量依据的句子更少，归一化噪声更大。"
+    ),
+    "Add padding": "加入 padding",
+    "Long-tailed lengths: more than half of each batch is pads. After LayerNorm every real token sits at mean 0, "
+    "std 1; after naive BatchNorm they do not, because the pads (×) pulled the shared statistics.": (
+        "长尾句长：每个 batch 一半以上是 pad。经过 LayerNorm，每个真实 token 的均值为 0、标准差为 1；"
+        "经过朴素 BatchNorm 则不然，因为 pad（×）拉偏了共享的统计量。"
+    ),
+    "Mask the pads": "mask 掉 pad",
+    "Masked BatchNorm leaves the pads out: in the probe its outputs no longer move when the batch gets more pads. "
+    "Yet its held-out loss is no better than naive BatchNorm's: masking fixes only the pad part.": (
+        "masked BatchNorm 不计入 pad：在探针中，batch 的 pad 变多时它的输出不再移动。"
+        "但它的留出集 loss 并不比朴素 BatchNorm 好：mask 只解决了 pad 那一部分问题。"
+    ),
+    "Bucketed batches hold sentences of one length, so BatchNorm's batch statistics tell the model where a sentence "
+    "ends. With them (dotted) its loss is low; with the running averages used at inference (dashed) it is far "
+    "worse.": (
+        "分桶后每个 batch 里的句子等长，于是 BatchNorm 的 batch 统计量告诉了模型句子在哪里结束。"
+        "用它们（点线）时 loss 很低；换成推理时使用的滑动平均（虚线）就差得多。"
+    ),
+    "Post-LN gradients at init": "初始化时 Post-LN 的梯度",
+    "Look at the last chart, the gradients at step 0. Pre-norm gives every block a gradient of similar size; "
+    "under Post-norm the blocks get a tenth of what the embeddings and the head get: the uneven start that "
+    "makes it need warm-up.": (
+        "看最后一张图，第 0 步的梯度。Pre-norm 给每个 block 的梯度大小相近；Post-norm 下各 block 得到的梯度"
+        "只有 embedding 和输出头的十分之一左右：正是这种不均衡的起点使它需要 warm-up。"
+    ),
+    # ---------------------------------------------------------------- batch size
+    "The Group Norm figure, live: final held-out loss against batch size for each norm. The default sweep "
+    "({sizes} batch sizes × {seeds} seeds × {steps} steps) takes well under a minute; raise steps or seeds for "
+    "smoother curves.": (
+        "实时重现 Group Norm 论文的图：每种 norm 的最终留出集 loss 随 batch 大小的变化。默认扫描"
+        "（{sizes} 种 batch 大小 × {seeds} 个种子 × {steps} 步）不到一分钟；增加步数或种子数可得到更平滑的曲线。"
+    ),
+    "{settings} · batch sizes {sizes} · {seeds} seed(s)": "{settings} · batch 大小 {sizes} · {seeds} 个种子",
+    "Press Run to sweep the batch size (takes well under a minute).": "点“运行”扫描 batch 大小（不到一分钟）。",
+    "batch sizes": "batch 大小",
+    "seeds per batch size": "每种 batch 大小的种子数",
+    "batch size (sequences, log2 axis)": "batch 大小（序列数，log2 坐标）",
+    "Final held-out loss vs batch size": "最终留出集 loss 与 batch 大小",
+    "held-out loss minus LayerNorm's (nats/token)": "留出集 loss 减去 LayerNorm 的（nats/token）",
+    "Mean over seeds, band from min to max. LayerNorm's curve is the control: it normalises each token alone, "
+    "and falls with batch size only because bigger batches see more sentences.": (
+        "多个种子的均值，色带为最小值到最大值。LayerNorm 的曲线是对照：它只对单个 token 归一化，"
+        "随 batch 增大而下降只是因为更大的 batch 见到了更多句子。"
+    ),
+    "BatchNorm's gap to LayerNorm widens as the batch shrinks: fewer values per batch statistic, noisier "
+    "normalisation (Group Norm paper, Fig. 1).": (
+        "batch 越小，BatchNorm 与 LayerNorm 的差距越大：每个 batch 统计量依据的值更少，归一化噪声更大（Group Norm 论文图 1）。"
+    ),
+    "Include LayerNorm and another norm to see the gap chart.": "同时选择 LayerNorm 和另一种 norm 才能看到差距图。",
+    "Choose at least one batch size.": "请至少选择一种 batch 大小。",
+    # ---------------------------------------------------------------- padding
+    "Pads are not tokens, yet naive BatchNorm counts them in every channel's mean and variance. Sweep the length "
+    "distribution and batching, then see the pad-length probe. Default: 5 paired runs of {steps} steps, well "
+    "under a minute.": (
+        "pad 不是 token，但朴素 BatchNorm 把它们计入每个通道的均值和方差。扫描句长分布和组 batch 方式，"
+        "再看 pad 长度探针。默认：5 组配对运行，每组 {steps} 步，不到一分钟。"
+    ),
+    "{settings} · lengths {lengths} · batching {batching} · {seeds} seed(s)": (
+        "{settings} · 句长 {lengths} · 组 batch {batching} · {seeds} 个种子"
+    ),
+    "Press Run to sweep length distributions and batching (well under a minute).": "点“运行”扫描句长分布和组 batch 方式（不到一分钟）。",
+    "length distributions": "句长分布",
+    "seeds": "种子数",
+    "Final held-out loss per length distribution and batching": "各句长分布与组 batch 方式下的最终留出集 loss",
+    "Each panel: one batching; along the axis, the length distributions with the padding they cause. Each "
+    "setting has its own held-out sentences, so compare norms within a setting.": (
+        "每个面板对应一种组 batch 方式；横轴是各句长分布及其造成的 pad 比例。每种设置有自己的留出集句子，所以请在同一设置内比较 norm。"
+    ),
+    "loss minus LayerNorm's (nats/token)": "loss 减去 LayerNorm 的（nats/token）",
+    "LayerNorm is the zero line: it never sees pads. Masking removes the pads from BatchNorm's statistics but "
+    "leaves fewer values in them. Bucketing removes most pads but puts sentences of one length in each batch, so "
+    "BatchNorm's batch statistics carry the length (when the sentence ends): a shortcut the model learns and "
+    "loses at inference, with running averages.": (
+        "LayerNorm 就是零线：它从不看到 pad。mask 把 pad 从 BatchNorm 的统计量中去掉，但统计量依据的值也变少了。"
+        "分桶去掉了大部分 pad，却让每个 batch 里的句子等长，于是 BatchNorm 的 batch 统计量携带了句长（句子何时结束）："
+        "这是模型学到的捷径，到推理时改用滑动平均就失效了。"
+    ),
+    "Pad-length probe: the same batch, padded longer": "pad 长度探针：同一个 batch，补更长的 pad",
+    "How far each real token's output moves when its batch gets more pads": "batch 中 pad 变多时，每个真实 token 的输出移动了多少",
+    "Short held-out sentences padded to their longest, then to the maximum length, scored with batch statistics. "
+    "Naive BatchNorm's outputs move (the pads shift its statistics); masked BatchNorm and LayerNorm stay at "
+    "exactly 0. × = pad.": (
+        "较短的留出集句子先补 pad 到其中最长的句子，再补到最大长度，都用 batch 统计量打分。"
+        "朴素 BatchNorm 的输出会移动（pad 改变了它的统计量）；masked BatchNorm 和 LayerNorm 恰好为 0。× = pad。"
+    ),
+    "{norm}: largest move": "{norm}：最大移动",
+    "Choose at least one length distribution and one batching.": "请至少选择一种句长分布和一种组 batch 方式。",
+    # ---------------------------------------------------------------- per-token statistics
+    "Train a run, then pick a norm layer: each token's mean and standard deviation over its channels, before and "
+    "after the norm, for one held-out batch of the training size (batch statistics).": (
+        "先训练一次，再选一个 norm 层：对一个与训练同样大小的留出集 batch（使用 batch 统计量），"
+        "看每个 token 在其各通道上的均值和标准差，norm 之前与之后。"
+    ),
+    "Press Run to train and look inside the norm layers (a few seconds).": "点“运行”训练并查看 norm 层内部（几秒钟）。",
+    "norm layer": "norm 层",
+    "block{i}.norm1 precedes attention, norm2 the MLP; 'final' precedes the head.": (
+        "block{i}.norm1 在 attention 之前，norm2 在 MLP 之前；“final” 在输出头之前。"
+    ),
+    "model": "模型",
+    "after training": "训练后",
+    "at initialization": "初始化时",
+    "The run was stopped before training finished; per-token statistics need the trained models.": (
+        "运行在训练完成前被停止；逐 token 统计量需要训练好的模型。"
+    ),
+    "'no norm' has no norm layer to look into: choose another norm.": "“不归一化”没有 norm 层可看：请选择其他 norm。",
+    "{norm}: each token off (0, 1)": "{norm}：每个 token 偏离 (0, 1)",
+    "each channel off (0, 1)": "每个通道偏离 (0, 1)",
+    "After the norm, over each real token's channels: mean |mean| + mean |std − 1|. LayerNorm's target: 0 under "
+    "LayerNorm.": "norm 之后，按每个真实 token 的各通道计算：mean |mean| + mean |std − 1|。这是 LayerNorm 的目标：在 LayerNorm 下为 0。",
+    "After the norm, over the real tokens of each channel: mean |mean| + mean |std − 1|. BatchNorm's target: 0 "
+    "under masked BatchNorm; pads spoil it under naive BatchNorm.": (
+        "norm 之后，按每个通道的真实 token 计算：mean |mean| + mean |std − 1|。这是 BatchNorm 的目标："
+        "在 masked BatchNorm 下为 0；在朴素 BatchNorm 下被 pad 破坏。"
+    ),
+    "Each token's mean over channels ({where})": "每个 token 在各通道上的均值（{where}）",
+    "Each token's std over channels ({where})": "每个 token 在各通道上的标准差（{where}）",
+    "Left: the norm's input; right: its output x̂ (before gain and bias), each with its own colour scale. After "
+    "LayerNorm every token's mean is 0; after BatchNorm tokens keep their own offsets, and naive BatchNorm's pads "
+    "(×) pull the shared mean.": (
+        "左：norm 的输入；右：它的输出 x̂（乘增益、加偏置之前），各用自己的色标。经过 LayerNorm 每个 token 的均值都是 0；"
+        "经过 BatchNorm，各 token 保留自己的偏移，朴素 BatchNorm 的 pad（×）还会拉动共享的均值。"
+    ),
+    "After LayerNorm every token's std is 1 (one flat colour); after BatchNorm it varies from token to token and "
+    "from the first position to the rest.": (
+        "经过 LayerNorm 每个 token 的标准差都是 1（一片同色）；经过 BatchNorm 它随 token 而变，第一个位置与其余位置也不同。"
+    ),
+    "How much of each channel's variance over real tokens lies between sequences (whole sentences sitting higher "
+    "or lower) rather than within them: what a batch statistic mixes.": (
+        "每个通道在真实 token 上的方差中，有多少来自序列之间（整句偏高或偏低）而非序列之内：这正是 batch 统计量混在一起的东西。"
+    ),
+    # ---------------------------------------------------------------- train vs inference
+    "BatchNorm trains with the statistics of the current batch and serves with running averages. LayerNorm "
+    "computes the same thing in both modes.": (
+        "BatchNorm 训练时用当前 batch 的统计量，推理时用滑动平均（running statistics）。LayerNorm 在两种模式下计算完全相同。"
+    ),
+    "Press Run to train BatchNorm, masked BatchNorm and LayerNorm (a few seconds).": (
+        "点“运行”训练 BatchNorm、masked BatchNorm 和 LayerNorm（几秒钟）。"
+    ),
+    "{norm}: eval mode − batch stats": "{norm}：eval 模式 − batch 统计量",
+    "Final held-out loss with running statistics minus with batch statistics (nats/token)": (
+        "最终留出集 loss：用 running 统计量的减去用 batch 统计量的（nats/token）"
+    ),
+    "batch dependence: max |Δ logit| = {value:.3g}": "batch 依赖性：max |Δ logit| = {value:.3g}",
+    "Train/inference gap over training": "训练过程中的训练/推理差距",
+    "eval-mode minus batch-stats loss (nats/token)": "eval 模式 loss 减去 batch 统计量 loss（nats/token）",
+    "Held-out loss with running averages (as deployed) minus with batch statistics (as in training). LayerNorm "
+    "sits at 0: it computes the same thing in both modes.": (
+        "用滑动平均（部署时）的留出集 loss 减去用 batch 统计量（训练时）的。LayerNorm 位于 0：两种模式下它的计算完全相同。"
+    ),
+    "Held-out loss, both ways": "留出集 loss，两种方式",
+    "In a causal LM, batch statistics pool every position, later tokens included: with them BatchNorm partly sees "
+    "the future, so its batch-stats loss (dotted) can be optimistically low while its eval-mode loss (dashed) is "
+    "worse.": (
+        "在因果语言模型中，batch 统计量汇总了所有位置，包括后面的 token：借助它们 BatchNorm 部分地看到了未来，"
+        "所以它的 batch 统计量 loss（点线）可能偏乐观地低，而 eval 模式 loss（虚线）更差。"
+    ),
+    "Add a BatchNorm variant to see the distance between batch and running statistics.": (
+        "加入一种 BatchNorm 变体，才能看到 batch 统计量与 running 统计量之间的距离。"
+    ),
+    "statistic": "统计量",
+    "batch vs running mean: (1/C)·‖μ_B − μ_run‖": "batch 均值 vs running 均值：(1/C)·‖μ_B − μ_run‖",
+    "batch vs running variance: (1/C)·‖σ²_B − σ²_run‖": "batch 方差 vs running 方差：(1/C)·‖σ²_B − σ²_run‖",
+    "TID of the mean: mean_c |μ_run − μ_B| / σ_B": "均值的 TID：mean_c |μ_run − μ_B| / σ_B",
+    "TID of the std: mean_c |σ_run / σ_B − 1|": "标准差的 TID：mean_c |σ_run / σ_B − 1|",
+    "Batch statistics vs running statistics, per BN layer": "各 BN 层的 batch 统计量 vs running 统计量",
+    "Each training batch's statistics against the running averages inference will use (PowerNorm, Fig. 2; TID: "
+    "Wang et al. 2022). Large or spiky values: the model trains on one normalisation and is served another.": (
+        "每个训练 batch 的统计量与推理时将使用的滑动平均之间的差距（PowerNorm 图 2；TID：Wang et al. 2022）。"
+        "数值大或有尖峰：模型训练时用一种归一化，上线时却用另一种。"
+    ),
+    "One held-out sentence placed in 8 different random batches, scored with batch statistics: one line per "
+    "batch. Under LayerNorm the lines coincide; under BatchNorm the same sentence gets different predictions "
+    "depending on its companions.": (
+        "把同一个留出集句子放进 8 个不同的随机 batch，用 batch 统计量打分：每个 batch 一条线。"
+        "LayerNorm 下这些线重合；BatchNorm 下同一个句子的预测随同 batch 的其他句子而变。"
+    ),
+    # ---------------------------------------------------------------- gradients
+    "Gradient norms over training, per block, and at initialization for Pre- vs Post-norm.": (
+        "训练过程中各 block 的梯度范数，以及初始化时 Pre-norm 与 Post-norm 的对比。"
+    ),
+    "Press Run to train and record gradient norms (a few seconds).": "点“运行”训练并记录梯度范数（几秒钟）。",
+    "{settings} · init profile with {layers} layers": "{settings} · 初始化剖面 {layers} 层",
+    "layers for the initialization profile": "初始化剖面的层数",
+    "The profile uses a deeper model than the training run.": "剖面使用比训练运行更深的模型。",
+    "gradients at initialization, Pre and Post…": "初始化时的梯度，Pre 与 Post…",
+    "Global gradient norm before clipping (the run clips at 1). Compare the level and the spikes across norms.": (
+        "裁剪前的全局梯度范数（训练时裁剪阈值为 1）。比较各 norm 的水平和尖峰。"
+    ),
+    "Which part of the model the gradient flows into, step by step (colour on a log scale, steps binned): look "
+    "for blocks that go dark (vanishing) or bright (exploding) under one norm only.": (
+        "梯度逐步流向模型的哪个部分（颜色为对数刻度，步数分箱）：留意只在某一种 norm 下变暗（消失）或变亮（爆炸）的 block。"
+    ),
+    "At step 0, averaged over 4 batches. Pre-norm: every block gets a gradient of similar size. Post-norm: the "
+    "norm sits on the residual path, and the gradient reaching the blocks differs by orders of magnitude from "
+    "the embeddings' and the head's: the uneven start that makes it need warm-up (Xiong et al. 2020).": (
+        "第 0 步，4 个 batch 的平均。Pre-norm：每个 block 得到的梯度大小相近。Post-norm：norm 位于残差路径上，"
+        "到达各 block 的梯度与 embedding 和输出头的梯度相差几个数量级：正是这种不均衡的起点使它需要 warm-up（Xiong et al. 2020）。"
+    ),
+}
