@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -28,8 +23,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 VIEWPORT = {"width": 1400, "height": 1000}
 RUN_TIMEOUT_MS = 240_000
 CHARTS = {"live": 2, "batch_size": 2, "padding": 3, "per_token": 3, "train_vs_inference": 4, "gradients": 3}
@@ -49,57 +42,6 @@ TIMING_JS = """
 """.replace("MARK", MARK.replace("'", '"'))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "streamlit_server_share.log", "w")  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
-    proc = subprocess.Popen([*cmd, "--server.port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.time() > deadline:
-                    raise TimeoutError("streamlit did not become healthy") from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
 def page(browser):
     context = browser.new_context(viewport=VIEWPORT)
     yield context.new_page()
@@ -266,6 +208,6 @@ def test_the_presenter_view(server, page):
     _no_errors(page)
 
 
-def test_the_server_logged_no_exception(server):
-    log = (ARTIFACTS / "streamlit_server_share.log").read_text()
+def test_the_server_logged_no_exception(server, server_log):
+    log = server_log.read_text()
     assert "Traceback" not in log, log[log.index("Traceback") :][:3000]
