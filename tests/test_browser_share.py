@@ -42,6 +42,7 @@ TIMING_JS = """
 """.replace("MARK", MARK.replace("'", '"'))
 
 
+@pytest.fixture
 def page(browser):
     context = browser.new_context(viewport=VIEWPORT)
     yield context.new_page()
