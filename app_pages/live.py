@@ -72,11 +72,7 @@ def main():
     share.settings(PAGE, PARAMS)
     upload.uploader(PAGE)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = (
-        runner.Job(cfg.config_id, lambda: controls.describe(cfg), lambda live: work(live, cfg), cfg)
-        if submitted
-        else None
-    )
+    job = runner.paired_job(cfg, submitted, work, controls.describe)
     out = runner.experiment(
         PAGE,
         job,

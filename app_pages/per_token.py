@@ -134,7 +134,7 @@ def main():
     )
     share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.Job(cfg.config_id, lambda: controls.describe(cfg), lambda live: work(live, cfg)) if submitted else None
+    job = runner.paired_job(cfg, submitted, work, controls.describe)
     out = runner.experiment(PAGE, job, t("Press Run to train and look inside the norm layers (a few seconds)."))
     if out is not None:
         results(out)

@@ -138,11 +138,7 @@ def main():
     )
     share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = (
-        runner.Job(cfg.config_id, lambda: controls.describe(cfg), lambda live: work(live, cfg), cfg)
-        if submitted
-        else None
-    )
+    job = runner.paired_job(cfg, submitted, work, controls.describe)
     out = runner.experiment(
         PAGE, job, t("Press Run to train BatchNorm, masked BatchNorm and LayerNorm (a few seconds).")
     )

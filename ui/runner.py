@@ -128,6 +128,14 @@ class Job:
     config: RunConfig | None = None
 
 
+def paired_job(cfg: RunConfig, submitted: bool, work: Callable[[Live, RunConfig], dict], describe) -> Job | None:
+    """The job of a page that trains one paired run, when its form was submitted: ``work(live, cfg)``,
+    keyed by the config and titled ``describe(cfg)`` (made when shown, in the viewer's language)."""
+    if not submitted:
+        return None
+    return Job(cfg.config_id, lambda: describe(cfg), lambda live: work(live, cfg), cfg)
+
+
 def run_job(page: str, job: Job) -> None:
     """Run ``job`` live (or recall its stored outcome) and leave the outcome in session state."""
     st.session_state.pop(_refused_key(page), None)  # a new attempt
