@@ -1,6 +1,7 @@
-"""Fixtures shared by the browser test files: a `streamlit run` server per test module and Debian's
-Chromium driven by Playwright (never a downloaded browser: without /usr/bin/chromium the tests are
-skipped, or fail if REQUIRE_BROWSER is set, as in CI)."""
+"""Shared fixtures. AppTest: an empty shared result store and the live page opened in a fresh
+session. Browser files: a `streamlit run` server per test module and Debian's Chromium driven by
+Playwright (never a downloaded browser: without /usr/bin/chromium the tests are skipped, or fail if
+REQUIRE_BROWSER is set, as in CI)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,27 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@pytest.fixture
+def empty_store():
+    """No result recalled from an earlier test: every Run trains."""
+    from ui import runner
+
+    runner._shared_slot.clear()
+
+
+@pytest.fixture
+def live_page(empty_store):
+    """The Live page, opened through the app's navigation in a new AppTest session."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=240)
+    at.run()
+    at.switch_page("app_pages/live.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 def _free_port() -> int:

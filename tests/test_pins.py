@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,21 +17,7 @@ from core.config import RunConfig
 from core.train import train_paired
 from ui import controls, pins, runner
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-
-
-@pytest.fixture(autouse=True)
-def empty_store():
-    runner._shared_slot.clear()
-
-
-def live_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.run()
-    at.switch_page("app_pages/live.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+pytestmark = pytest.mark.usefixtures("empty_store")  # every Run trains
 
 
 def run(at: AppTest, steps: int) -> AppTest:
@@ -51,8 +36,8 @@ def chart_data(at: AppTest, title_start: str) -> pd.DataFrame:
     raise AssertionError(f"no chart titled {title_start}…")
 
 
-def test_pin_compare_download_and_unpin():
-    at = run(live_page(), 8)
+def test_pin_compare_download_and_unpin(live_page):
+    at = run(live_page, 8)
     assert not [el for el in at.get("vega_lite_chart") if "pinned" in el.proto.spec], "nothing pinned yet"
     at.button(key="live.pin").click().run()
     first = at.session_state["live.outcome"].config
@@ -81,10 +66,10 @@ def test_pin_compare_download_and_unpin():
     assert [p.config for p in at.session_state[pins.KEY]] == [second]
 
 
-def test_at_most_max_pins_and_only_finished_runs():
+def test_at_most_max_pins_and_only_finished_runs(live_page):
     history = train_paired(RunConfig(steps=4, eval_every=2, eval_size=16, batch_size=4)).history
     full = [pins.Pin(RunConfig(seed=s), history) for s in range(pins.MAX_PINS)]
-    at = run(live_page(), 6)
+    at = run(live_page, 6)
     at.session_state[pins.KEY] = full
     at.run()
     assert not at.exception
@@ -117,8 +102,8 @@ def test_comparison_chart_draws_each_run_with_its_own_dash_and_pinned_ones_faint
     assert set(data["run"]) == set(runs) and data["smoothed"].notna().all()
 
 
-def test_a_run_pinned_on_another_page_is_compared_on_the_live_page():
-    at = live_page()
+def test_a_run_pinned_on_another_page_is_compared_on_the_live_page(live_page):
+    at = live_page
     at.switch_page("app_pages/train_vs_inference.py")
     at.run()
     at.number_input(key="train_vs_inference.steps").set_value(6)

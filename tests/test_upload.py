@@ -5,7 +5,6 @@ and no exception, a good one switches the task and trains."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 import torch
@@ -30,9 +29,8 @@ from core.data import (
     register_corpus,
 )
 from core.train import train_paired
-from ui import runner
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+pytestmark = pytest.mark.usefixtures("empty_store")  # every Run trains
 TEXT = (
     "It was the best of times, it was the worst of times; the quick brown fox jumps over the lazy dog.\n" * 3
     + "天地玄黄，宇宙洪荒。日月盈昃，辰宿列张。\n"
@@ -135,20 +133,6 @@ def test_a_good_upload_trains():
 
 
 # ---------------------------------------------------------------- the Live page's upload box
-@pytest.fixture(autouse=True)
-def empty_store():
-    runner._shared_slot.clear()
-
-
-def live_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.run()
-    at.switch_page("app_pages/live.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def upload(at: AppTest, name: str, data: bytes) -> AppTest:
     at.file_uploader(key="live.upload").set_value((name, data, "text/plain")).run()
     assert not at.exception, at.exception
@@ -166,14 +150,14 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
     ],
     ids=["empty", "binary", "latin-1", "too-large", "too-short"],
 )
-def test_the_page_explains_a_bad_upload(data, words):
-    at = upload(live_page(), "mine.txt", data)
+def test_the_page_explains_a_bad_upload(data, words, live_page):
+    at = upload(live_page, "mine.txt", data)
     assert len(at.error) == 1 and words in at.error[0].value and "mine.txt" in at.error[0].value
     assert at.selectbox(key="live.task").value == "text", "a bad file does not switch the task"
 
 
-def test_a_good_upload_switches_the_task_trains_and_a_removal_switches_back():
-    at = upload(live_page(), "dickens.txt", TEXT.encode())
+def test_a_good_upload_switches_the_task_trains_and_a_removal_switches_back(live_page):
+    at = upload(live_page, "dickens.txt", TEXT.encode())
     assert not at.error and at.success and "dickens.txt" in at.success[0].value
     assert at.selectbox(key="live.task").value == "upload"
     at.number_input(key="live.steps").set_value(8)
@@ -186,8 +170,8 @@ def test_a_good_upload_switches_the_task_trains_and_a_removal_switches_back():
     assert not at.exception and at.selectbox(key="live.task").value == "text"
 
 
-def test_choosing_the_upload_task_without_a_text_names_what_to_do():
-    at = live_page()
+def test_choosing_the_upload_task_without_a_text_names_what_to_do(live_page):
+    at = live_page
     at.selectbox(key="live.task").set_value("upload")
     at.button(key="live.run").click().run()
     assert not at.exception
