@@ -93,6 +93,10 @@ class BatchNorm(_Norm):
     (|S| / (|S| - 1) * sigma^2_B), as PyTorch does. Eval: normalise with the running estimates.
     ``use_batch_stats=True`` in eval mode normalises with batch statistics without touching the
     running estimates (the "batch statistics" held-out score and the batch-dependence probe).
+    With ``groups = (G, within)`` set as well, the B rows are G batches stacked (padded to one
+    length): each group of B/G rows is normalised with its own statistics, over the positions
+    ``within`` (B, T) marks as its own (naive: every position up to that batch's own length;
+    masked: its real tokens), exactly as if each batch had been run alone, in one forward.
 
     Args:
         num_features: C. eps: 1e-5. momentum: 0.1. masked: count only real tokens.
@@ -104,6 +108,7 @@ class BatchNorm(_Norm):
         super().__init__(num_features, eps)
         self.momentum, self.masked = momentum, masked
         self.use_batch_stats = False
+        self.groups: tuple[int, torch.Tensor] | None = None
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
         # (mu_B, 1/sqrt(var_B + eps), running mean, running var): the last batch's statistics and
@@ -112,6 +117,8 @@ class BatchNorm(_Norm):
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
+        if self.groups is not None and self.use_batch_stats and not self.training:
+            return self._grouped(x, valid)
         if not (self.training or self.use_batch_stats):
             if not self.capture:  # nn.BatchNorm1d's eval kernel: the running estimates, one fused op
                 y = F.batch_norm(x.reshape(B * T, C), self.running_mean, self.running_var, self.weight, self.bias,
@@ -137,6 +144,18 @@ class BatchNorm(_Norm):
             invstd = torch.rsqrt(var + self.eps)  # nn.BatchNorm1d on x.view(B*T, C)
             self._track(mean, var, invstd, B * T)
         return self._affine(x, (x - mean) * invstd)
+
+    def _grouped(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        G, within = self.groups
+        B, T, C = x.shape
+        counted = (valid & within) if self.masked else within
+        w = counted.reshape(G, -1, 1).to(x.dtype)  # (G, B/G*T, 1)
+        xg = x.reshape(G, -1, C)
+        n = w.sum(1, keepdim=True)  # (G, 1, 1) positions counted per group
+        mean = (xg * w).sum(1, keepdim=True) / n  # (G, 1, C)
+        d = xg - mean
+        var = (d * d * w).sum(1, keepdim=True) / n  # biased, as in training
+        return self._affine(x, (d * torch.rsqrt(var + self.eps)).reshape(B, T, C))
 
     @torch.no_grad()
     def _track(self, mean: torch.Tensor, var: torch.Tensor, invstd: torch.Tensor, n: int):

@@ -25,8 +25,10 @@ from core.metrics import (
     RUN_COLUMNS,
     GradNorms,
     batch_dependence,
+    batch_stats_twin,
     bn_stat_metrics,
-    held_out_losses,
+    eval_loss,
+    eval_loss_batch_stats,
     loss_fn,
 )
 from core.model import TinyTransformer, build_models
@@ -73,12 +75,48 @@ def lr_at(step: int, cfg: RunConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - cfg.warmup) / span)))
 
 
-def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
-    """AdamW; weight decay on tensors with dim >= 2 only, decided by rank so every norm is alike."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=True)  # one kernel for all
+class AdamW:
+    """AdamW as ``torch.optim.AdamW(fused=True)`` computes it, without the optimizer's Python layer.
+
+    The update is the same fused kernel (``torch._fused_adamw_``) on the same state (first and
+    second moments, a float32 step count per tensor), so the numbers are bitwise those of
+    torch.optim.AdamW (tests/test_core.py checks this). What is dropped is per-step Python work:
+    grouping, profiler hooks, and the first construction's one-off import of torch._dynamo (about
+    1 s). Python work matters here because it holds the GIL while the other model's thread waits.
+
+    Weight decay applies to tensors with dim >= 2 only, decided by rank so every norm is alike.
+    """
+
+    BETAS, EPS = (0.9, 0.99), 1e-8
+
+    def __init__(self, model: torch.nn.Module, cfg: RunConfig):
+        self.params = list(model.parameters())
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.steps = [torch.tensor(0.0) for p in self.params]
+        self.decay = cfg.weight_decay
+        self.groups = [[i for i, p in enumerate(self.params) if (p.dim() >= 2) == decayed] for decayed in (True, False)]
+        self.group_state = [
+            [[state[i] for i in g] for state in (self.params, self.exp_avg, self.exp_avg_sq, self.steps)]
+            for g in self.groups
+        ]
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None  # backward then writes grads instead of adding
+
+    def step(self, grads: list[torch.Tensor], lr: float):
+        """One update with ``grads`` aligned with ``self.params`` (``model.parameters()`` order, as
+        GradNorms.grads()). Every parameter of these models is used, so each has a gradient."""
+        with torch.no_grad():
+            for g, (params, exp_avg, exp_avg_sq, steps), wd in zip(
+                self.groups, self.group_state, (self.decay, 0.0), strict=True
+            ):
+                torch._foreach_add_(steps, 1)
+                torch._fused_adamw_(
+                    params, [grads[i] for i in g], exp_avg, exp_avg_sq, [], steps, lr=lr, beta1=self.BETAS[0],
+                    beta2=self.BETAS[1], weight_decay=wd, eps=self.EPS, amsgrad=False, maximize=False,
+                )  # fmt: skip
 
 
 class _Member:
@@ -86,8 +124,9 @@ class _Member:
 
     def __init__(self, name: str, model: TinyTransformer, cfg: RunConfig):
         self.name, self.model, self.cfg = name, model, cfg
-        self.opt = make_optimizer(model, cfg)
+        self.opt = AdamW(model, cfg)
         self.grad_norms = GradNorms(model)
+        assert all(a is b for a, b in zip(self.opt.params, self.grad_norms.params, strict=True))
         bn_layers = model.bn_layers()
         self.bns = list(bn_layers.values())
         self.keys = (
@@ -99,14 +138,18 @@ class _Member:
         self.seconds = 0.0
         self.diverged_at: int | None = None
         self.last_eval: tuple[float, float] = (math.nan, math.nan)
+        # Without a BN layer every token is normalised on its own: the batch-statistics score is the
+        # eval-mode one (core.metrics.held_out_losses), so only BN models have a second pass.
+        self.twin = batch_stats_twin(model) if self.bns else None
 
     def step(self, batch, lr: float) -> list[float] | None:
         """One update. Returns the metric values (aligned with self.keys), or None if diverged."""
         t0 = time.perf_counter()
         model, cfg = self.model, self.cfg
-        model.train()
+        if not model.training:
+            model.train()
         loss = loss_fn(model(batch.tokens, batch.valid), batch.targets)
-        self.opt.zero_grad(set_to_none=True)  # backward then writes grads instead of adding
+        self.opt.zero_grad()
         loss.backward()
         grads = self.grad_norms.grads()
         total, blocks, groups = self.grad_norms(grads)
@@ -119,17 +162,19 @@ class _Member:
             return None
         if cfg.grad_clip > 0 and values[1] > cfg.grad_clip:
             torch._foreach_mul_(grads, cfg.grad_clip / (values[1] + 1e-6))
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.opt.step()
+        self.opt.step(grads, lr)
         self.seconds += time.perf_counter() - t0
         return values
 
-    def evaluate(self) -> tuple[float, float]:
+    def held_out(self, pass_: str) -> tuple[float, float]:
+        """One held-out pass, "eval" (eval mode) or "batch_stats" (on the twin): (loss, seconds).
+        The two passes of a BN model can run at once on different threads (see batch_stats_twin)."""
         t0 = time.perf_counter()
-        self.last_eval = held_out_losses(self.model, self.cfg)
-        self.seconds += time.perf_counter() - t0
-        return self.last_eval
+        if pass_ == "eval":
+            value = eval_loss(self.model, self.cfg)
+        else:
+            value = eval_loss_batch_stats(self.twin, self.cfg)
+        return value, time.perf_counter() - t0
 
 
 def train_paired(
@@ -147,15 +192,17 @@ def train_paired(
     step; a stopped run still returns everything measured so far (``stopped=True``).
 
     ``workers``: threads that step the models of a step concurrently (default: one per model, up to
-    the CPU count). Each model's arithmetic is the same whichever thread runs it, so the numbers do
-    not depend on it; the pool lives only as long as the run.
+    the CPU count); the held-out passes are spread over the same threads, longest first, and this
+    thread draws the next batch while the models train. Each model's arithmetic is the same
+    whichever thread runs it, so the numbers do not depend on it; the pool lives only as long as
+    the run.
     """
     workers = workers or min(len(cfg.norms), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paired") as pool:
-        return _train(cfg, on_step, should_stop, lambda fn, items: list(pool.map(fn, items)))
+        return _train(cfg, on_step, should_stop, pool)
 
 
-def _train(cfg, on_step, should_stop, each) -> RunResult:
+def _train(cfg, on_step, should_stop, pool: ThreadPoolExecutor) -> RunResult:
     t_start = time.perf_counter()
     models = build_models(cfg, VOCAB_SIZE)
     members = [_Member(n, m, cfg) for n, m in models.items()]
@@ -166,8 +213,16 @@ def _train(cfg, on_step, should_stop, each) -> RunResult:
 
     def eval_rows(step: int) -> list[Row]:
         alive = [m for m in members if m.diverged_at is None]
+        passes = [(m, "batch_stats") for m in alive if m.twin is not None] + [(m, "eval") for m in alive]
+        futures = [pool.submit(m.held_out, p) for m, p in passes]  # the longer batch-stats passes first
+        scores = {}
+        for (m, p), fut in zip(passes, futures, strict=True):
+            scores[m.name, p], seconds = fut.result()
+            m.seconds += seconds
         out = []
-        for m, (ev, evb) in zip(alive, each(_Member.evaluate, alive), strict=True):
+        for m in alive:
+            ev = scores[m.name, "eval"]
+            m.last_eval = ev, evb = ev, scores.get((m.name, "batch_stats"), ev)
             out += [
                 (m.name, step, tokens, "eval_loss", "all", ev),
                 (m.name, step, tokens, "eval_loss_batch_stats", "all", evb),
@@ -182,6 +237,7 @@ def _train(cfg, on_step, should_stop, each) -> RunResult:
     rows += (new := eval_rows(0))
     report(0, new)
     steps_done, stopped = 0, False
+    batch = next(stream)
     for step in range(cfg.steps):
         if should_stop is not None and should_stop():
             stopped = True
@@ -189,12 +245,13 @@ def _train(cfg, on_step, should_stop, each) -> RunResult:
         alive = [m for m in members if m.diverged_at is None]
         if not alive:
             break
-        batch = next(stream)
+        lr = lr_at(step, cfg)
+        futures = [pool.submit(m.step, batch, lr) for m in alive]
+        upcoming = next(stream) if step + 1 < cfg.steps else None  # drawn while the models train
         pad = batch.pad_fraction
         pad_fractions.append(pad)
-        lr = lr_at(step, cfg)
         new = []
-        for m, values in zip(alive, each(lambda m, b=batch, lr=lr: m.step(b, lr), alive), strict=True):
+        for m, values in zip(alive, (f.result() for f in futures), strict=True):
             if values is None:
                 m.diverged_at = step
                 new.append((m.name, step, tokens, "diverged", "all", float(step)))
@@ -207,11 +264,13 @@ def _train(cfg, on_step, should_stop, each) -> RunResult:
             new += eval_rows(steps_done)
         rows += new
         report(steps_done, new)
+        batch = upcoming
 
     if stopped and steps_done % cfg.eval_every != 0 and steps_done > 0:
         rows += eval_rows(steps_done)  # a stopped run still ends on a held-out score
     history = _history_frame(rows, cfg)
-    dependence = each(lambda m: batch_dependence(m.model, cfg) if m.diverged_at is None else math.nan, members)
+    probes = [pool.submit(batch_dependence, m.model, cfg) for m in members if m.diverged_at is None]
+    dependence = [math.nan if m.diverged_at is not None else probes.pop(0).result() for m in members]
     summary = _summary(members, cfg, steps_done, pad_fractions, history, dependence)
     return RunResult(cfg, history, summary, models, time.perf_counter() - t_start, steps_done, stopped)
 

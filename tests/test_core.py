@@ -6,6 +6,7 @@ import threading
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from core.config import ConfigError, RunConfig
 from core.data import PAD, VOCAB_SIZE, BatchStream, eval_set, sample_sentences, uniform_loss
@@ -313,3 +314,79 @@ def test_sweep_runs_in_parallel_with_the_same_numbers_in_config_order_and_stops_
     # the run in flight beside the first may have finished before the Stop: it is kept; no later one starts
     assert done in ([1], [1, 2]) and len(stopped) == len(done) * len(base.norms)
     assert not [t for t in threading.enumerate() if t.name.startswith(("sweep", "paired"))]
+
+
+# ---------------------------------------------------------------- speed-ups that must not change numbers
+def test_direct_adamw_is_bitwise_torch_adamw():
+    """core.train.AdamW skips torch.optim's Python layer: the same fused update, bit for bit."""
+    from core.train import AdamW
+
+    cfg = RunConfig(weight_decay=0.1)
+    ours = build_models(cfg, VOCAB_SIZE)["bn"]
+    ref = build_models(cfg, VOCAB_SIZE)["bn"]
+    opt = AdamW(ours, cfg)
+    decay = [p for p in ref.parameters() if p.dim() >= 2]
+    rest = [p for p in ref.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    ref_opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=AdamW.BETAS, eps=AdamW.EPS, fused=True)
+    stream = BatchStream.for_run(cfg)
+    for i in range(4):
+        b, lr = next(stream), 1e-3 * (i + 1)
+        for m in (ours, ref):
+            m.zero_grad(set_to_none=True)
+            F.cross_entropy(m(b.tokens, b.valid).flatten(0, 1), b.targets.flatten(), ignore_index=-100).backward()
+        opt.step([p.grad for p in ours.parameters()], lr)
+        for g in ref_opt.param_groups:
+            g["lr"] = lr
+        ref_opt.step()
+    for (name, p), q in zip(ours.named_parameters(), ref.parameters(), strict=True):
+        assert torch.equal(p, q), name
+    init = build_models(cfg, VOCAB_SIZE)["bn"].parameters()
+    assert all(not torch.equal(p, q) for p, q in zip(ours.parameters(), init, strict=True))  # it did train
+
+
+@pytest.mark.parametrize(
+    "batch_size, eval_size, lengths", [(1, 24, "longtail"), (2, 32, "uniform"), (8, 36, "longtail")]
+)
+def test_stacked_batch_stats_score_equals_scoring_each_batch_alone(batch_size, eval_size, lengths):
+    """eval_loss_batch_stats runs several batches in one forward with per-batch BN statistics; it
+    must equal one forward per batch (36 at batch 8 also leaves a smaller last batch)."""
+    from core.metrics import eval_loss_batch_stats, eval_loss_batch_stats_loop
+
+    cfg = RunConfig(
+        steps=15, eval_every=15, eval_size=eval_size, batch_size=batch_size, lengths=lengths,
+        norms=("bn", "masked_bn", "ln"),
+    )  # fmt: skip
+    res = train_paired(cfg)
+    for norm, model in res.models.items():
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        assert eval_loss_batch_stats(model, cfg) == pytest.approx(eval_loss_batch_stats_loop(model, cfg), abs=2e-6)
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, before[k]), (norm, k)
+        assert all(m.groups is None and not m.use_batch_stats for m in model.bn_layers().values())
+    bn = res.models["bn"]  # the groups really are separate: one group of everything differs
+    assert abs(eval_loss_batch_stats(bn, cfg) - eval_loss_batch_stats(bn, cfg.replace(batch_size=eval_size))) > 1e-4
+
+
+def test_batch_stats_twin_shares_weights_keeps_its_mode_and_scores_like_the_model():
+    from core.metrics import batch_stats_twin, eval_loss, eval_loss_batch_stats
+
+    cfg = RunConfig(steps=5, eval_every=5, eval_size=16, norms=("masked_bn",))
+    model = train_paired(cfg).models["masked_bn"]
+    twin = batch_stats_twin(model)
+    assert all(p is q for p, q in zip(model.parameters(), twin.parameters(), strict=True))
+    assert eval_loss_batch_stats(twin, cfg) == eval_loss_batch_stats(model, cfg)
+    assert not twin.training and all(m.use_batch_stats for m in twin.bn_layers().values())
+    assert model.training and not any(m.use_batch_stats for m in model.bn_layers().values())
+    with torch.no_grad():
+        model.head.bias += 0.5  # a weight update reaches the twin
+    assert eval_loss_batch_stats(twin, cfg) == eval_loss_batch_stats(model, cfg)
+    assert eval_loss(model, cfg) != eval_loss_batch_stats(twin, cfg)
+
+
+def test_one_worker_or_two_same_numbers():
+    """train_paired spreads models and held-out passes over its threads; the numbers must not care."""
+    cfg = RunConfig(steps=12, eval_every=4, eval_size=16, norms=("bn", "masked_bn", "ln"), seed=5)
+    one, two = train_paired(cfg, workers=1), train_paired(cfg, workers=2)
+    pd.testing.assert_frame_equal(one.history, two.history)
+    pd.testing.assert_frame_equal(one.summary.drop(columns="seconds"), two.summary.drop(columns="seconds"))
