@@ -83,3 +83,17 @@ def test_benchmark_pairs_identical_batches_and_reports_every_column():
     report = format_report(result)
     for text in ("a ms/step", "b ms/step", "a/b", "tiny", "x time", "threads"):
         assert text in report
+
+
+def test_app_vs_cli_times_the_cli_on_exactly_the_live_pages_default_run():
+    """benchmarks.app_vs_cli compares the live page's default run with `python -m core compare`:
+    the flags it derives must rebuild the same config (the config id names the run), for any seed."""
+    from benchmarks.app_vs_cli import BASE, cli_config, cli_flags
+    from core.experiments import SETUPS
+
+    page_default = SETUPS["live"].base
+    for seed in (0, 9000):
+        cfg = BASE.replace(seed=seed)
+        assert cli_config(cli_flags(cfg)).config_id == cfg.config_id
+        assert set(cfg.norms) == set(page_default.norms) and cfg.batch_size == page_default.batch_size
+    assert cli_config(cli_flags(BASE.replace(batch_size=8))).config_id != BASE.config_id

@@ -13,8 +13,9 @@ with ``live.keep`` is then turned into a partial outcome by ``outcome(page)`` on
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import altair as alt
@@ -31,8 +32,11 @@ from ui.i18n import t
 
 STORE_ENTRIES = 24  # completed outcomes kept for everyone (a few MB each)
 STORE_TTL_S = 6 * 3600
-REDRAW_S = 0.15  # at most ~7 redraws a second: smooth enough, and cheap next to training
-METRIC = HISTORY_COLUMNS.index("metric")  # position of the metric name in a progress row
+# At most two redraws a second. A redraw costs the browser about 0.1 s of CPU (two charts
+# re-rendered, whatever their size): at 7 a second, a browser on the same two cores as the server
+# spent about one core on them, taken from training. At 2 a second a default run completes as fast
+# as with no live redraws at all (python -m benchmarks.app_vs_cli).
+REDRAW_S = 0.5
 
 
 # A title, or a function making it: made when shown, it is in the language of whoever sees it (an
@@ -231,34 +235,69 @@ def fixed_spec(chart: alt.TopLevelMixin) -> dict:
 
 
 LIVE_CURVES = (charts.LOSS_SERIES, {"grad_norm": "global gradient norm"})  # the two live charts' metrics
+CURVE_COLUMNS = ["norm", "label", "series", "metric", "layer", "step", "tokens", "sparse", "value", "smoothed"]
+
+
+class LiveCurves:
+    """One live chart's data, as ``charts.curve_data`` makes it from a history, but built step by
+    step: each step's points are appended with their smoothed value carried forward (one running
+    EMA per curve, the debiased EMA of ``charts.ema``), so a redraw only turns a list into a frame.
+    Recomputing every curve from the whole history on each redraw held the GIL the training threads
+    need for about 25 ms a time."""
+
+    def __init__(self, metrics: Mapping[str, str], smooth: float):
+        self.metrics = metrics
+        self.smooth = smooth
+        self._ema: dict[tuple[str, str], tuple[float, float]] = {}  # (norm, metric) -> (weighted sum, sum of weights)
+        self._rows: list[tuple] = []
+
+    def add(self, rows: Iterable[tuple]):
+        for norm, step, tokens, metric, layer, value in rows:
+            if metric in self.metrics and layer == "all":
+                sparse = metric in charts.SPARSE_METRICS  # held-out losses: dots, never smoothed
+                smoothed = value if sparse else self._smoothed(norm, metric, value)
+                label, series = NORM_LABELS[norm], self.metrics[metric]
+                self._rows.append((norm, label, series, metric, layer, step, tokens, sparse, value, smoothed))
+
+    def _smoothed(self, norm: str, metric: str, value: float) -> float:
+        if self.smooth <= 0:
+            return float(value)
+        total, weights = (w * self.smooth for w in self._ema.get((norm, metric), (0.0, 0.0)))
+        if not math.isnan(value):  # as pandas' ewm: a missing value adds nothing, the older ones still decay
+            total, weights = total + value, weights + 1.0
+        self._ema[norm, metric] = total, weights
+        return total / weights if weights else math.nan
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self._rows, columns=CURVE_COLUMNS)
+        return charts.thin(df.sort_values("step", kind="stable", ignore_index=True))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def live_specs(norms: tuple[str, ...], steps: int, smooth: float, titles: tuple[str, str]) -> list[dict]:
+    """The two live charts' specs, without data: redraws send data only, so the charts update in
+    place. Cached: altair builds and validates them in about 0.1 s, on the way to the first point."""
+    empty = pd.DataFrame(columns=HISTORY_COLUMNS)
+    kw = {"smooth": smooth, "max_step": steps, "norms": norms}
+    return [
+        fixed_spec(charts.loss_curves(empty, title=titles[0], **kw)),
+        fixed_spec(charts.grad_norm_curves(empty, title=titles[1], log_y=True, **kw)),
+    ]
 
 
 def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
-    """train_paired with a live loss chart and gradient-norm chart, redrawn a few times a second.
+    """train_paired with a live loss chart and gradient-norm chart, redrawn twice a second (REDRAW_S).
     A Stop keeps the rows so far as the partial ``history``."""
     rows: list[tuple] = []
     live.keep("history", lambda: history_frame(rows, cfg))
-    shown = {m for metrics in LIVE_CURVES for m in metrics}
-    live_rows: list[tuple] = []  # only what the live charts draw: redraws stay cheap as the run grows
+    curves = [LiveCurves(metrics, smooth) for metrics in LIVE_CURVES]  # only what the live charts draw
     panes = [col.empty() for col in live.area.columns(2)]
-    empty = history_frame([], cfg)
-    specs = [  # built once: redraws send data only, so the charts update in place
-        fixed_spec(charts.loss_curves(empty, smooth=smooth, max_step=cfg.steps, norms=cfg.norms, title=t("Loss"))),
-        fixed_spec(
-            charts.grad_norm_curves(
-                empty,
-                smooth=smooth,
-                max_step=cfg.steps,
-                norms=cfg.norms,
-                log_y=True,
-                title=t("Global gradient norm (before clipping)"),
-            )
-        ),
-    ]
+    specs = live_specs(cfg.norms, cfg.steps, smooth, (t("Loss"), t("Global gradient norm (before clipping)")))
 
     def on_step(p: Progress):
         rows.extend(p.rows)
-        live_rows.extend(r for r in p.rows if r[METRIC] in shown)
+        for curve in curves:
+            curve.add(p.rows)
         if not (p.step in (0, p.total) or live.due()):
             return
         rate = p.step / p.elapsed if p.elapsed > 0 else 0.0
@@ -270,9 +309,8 @@ def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
             p.step / p.total,
             t("step {step} of {total} · {rate:.0f} steps/s", step=p.step, total=p.total, rate=rate) + gone,
         )
-        history = pd.DataFrame(live_rows, columns=HISTORY_COLUMNS)
-        for pane, spec, metrics in zip(panes, specs, LIVE_CURVES, strict=True):
-            pane.vega_lite_chart(charts.curve_data(history, metrics, smooth), spec, width="stretch")
+        for pane, spec, curve in zip(panes, specs, curves, strict=True):
+            pane.vega_lite_chart(curve.frame(), spec, width="stretch")
 
     return train_paired(cfg, on_step=on_step, should_stop=lambda: live.cancelled)
 
