@@ -2,11 +2,12 @@
 
 Run from the repository root::
 
-    python -m benchmarks.bench                      # full run: --steps 100 --repeats 3 --warmup 5
+    python -m benchmarks.bench                      # full run: --steps 300 --repeats 3 --warmup 5 (~10 min)
     python -m benchmarks.bench --quick              # smoke run: --steps 10 --repeats 1 --warmup 2
-    python -m benchmarks.bench --steps 300 --json bench.json --only default,issue-ref
+    python -m benchmarks.bench --steps 100 --json bench.json --only default,issue-ref
 
-Flags: ``--steps N`` training steps per timed run; ``--repeats R`` timed runs per side (the median
+Flags: ``--steps N`` training steps per timed run (default 300: the default RunConfig's run, the
+length of the dashboard's live comparison, so (b)'s fixed per-run costs weigh as they do there); ``--repeats R`` timed runs per side (the median
 is reported); ``--warmup W`` untimed warm-up steps per side and size; ``--json PATH`` also write all
 results (every repeat, the configs, the machine) as JSON; ``--only a,b`` measure only these sizes;
 ``--no-scaling`` skip the scaling table; ``--a-threads N`` torch threads for (a) (default: one per
@@ -670,7 +671,7 @@ def main(argv: list[str] | None = None) -> dict:
         prog="python -m benchmarks.bench",
         description="Time train_paired against an idiomatic PyTorch loop (see module docstring).",
     )
-    p.add_argument("--steps", type=int, help="training steps per timed run (default 100; --quick: 10)")
+    p.add_argument("--steps", type=int, help="training steps per timed run (default 300, a default run; --quick: 10)")
     p.add_argument("--repeats", type=int, help="timed runs per side; the median is reported (default 3; --quick: 1)")
     p.add_argument("--warmup", type=int, help="untimed warm-up steps per side and size (default 5; --quick: 2)")
     p.add_argument("--quick", action="store_true", help="fast smoke run: fewer steps, one repeat")
@@ -684,7 +685,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--b-workers", type=int, help="pass workers=N to train_paired (default: its own default)")
     args = p.parse_args(argv)
 
-    steps = args.steps or (10 if args.quick else 100)
+    steps = args.steps or (10 if args.quick else RunConfig().steps)
     repeats = args.repeats or (1 if args.quick else 3)
     warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
     if steps < 1 or repeats < 1 or warmup < 1:
