@@ -240,15 +240,6 @@ def eval_loss_batch_stats_loop(model, cfg: RunConfig) -> float:
         return _token_weighted_loss(model, eval_batches(cfg))
 
 
-def held_out_losses(model, cfg: RunConfig) -> tuple[float, float]:
-    """(eval_loss, eval_loss_batch_stats). Without a BatchNorm layer every token is normalised on its
-    own, so batch statistics and running statistics are the same computation: the second pass is
-    skipped and the eval-mode value reported for both (tests check they agree to float rounding)."""
-    ev = eval_loss(model, cfg)
-    has_bn = any(isinstance(m, BatchNorm) for m in model.modules())
-    return ev, (eval_loss_batch_stats(model, cfg) if has_bn else ev)
-
-
 # ---------------------------------------------------------------- probes
 @torch.no_grad()
 def probe_logits(model, cfg: RunConfig, placements: int = 8) -> torch.Tensor:

@@ -138,8 +138,9 @@ class _Member:
         self.seconds = 0.0
         self.diverged_at: int | None = None
         self.last_eval: tuple[float, float] = (math.nan, math.nan)
-        # Without a BN layer every token is normalised on its own: the batch-statistics score is the
-        # eval-mode one (core.metrics.held_out_losses), so only BN models have a second pass.
+        # Without a BN layer every token is normalised on its own, so batch statistics and running
+        # statistics are the same computation: the eval-mode score is reported for both, and only
+        # BN models get a batch-statistics pass (tests check the skipped one would agree).
         self.twin = batch_stats_twin(model) if self.bns else None
 
     def step(self, batch, lr: float) -> list[float] | None:
