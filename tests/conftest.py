@@ -6,11 +6,6 @@ REQUIRE_BROWSER is set, as in CI)."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -49,26 +44,6 @@ def live_page(empty_store):
     return at
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError("streamlit did not become healthy")
-
-
 @pytest.fixture(scope="module")
 def server_log(request) -> Path:
     """Where the module's server writes its output: artifacts/streamlit_server_<module>.log."""
@@ -77,24 +52,16 @@ def server_log(request) -> Path:
 
 @pytest.fixture(scope="module")
 def server(server_log):
-    """A fresh `streamlit run streamlit_app.py` on a free localhost port, for one test module."""
-    port = _free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(server_log, "w")  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
-    cmd += ["--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
+    """A fresh `streamlit run streamlit_app.py` on a free localhost port, for one test module
+    (benchmarks.soak's server: headless, no usage statistics, no file watcher)."""
+    from benchmarks.soak import free_port, start_server, stop_server
+
+    port = free_port()
+    proc = start_server(port, server_log, {})
     try:
-        _wait_healthy(url, proc)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")
