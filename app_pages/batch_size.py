@@ -96,17 +96,6 @@ def results(out: runner.Outcome):
 
 
 def main():
-    st.title(t("Batch size"))
-    st.caption(
-        t(
-            "The Group Norm figure, live: final held-out loss against batch size for each norm. The default "
-            "sweep ({sizes} batch sizes × {seeds} seeds × {steps} steps) takes well under a minute; "
-            "raise steps or seeds for smoother curves.",
-            sizes=len(SIZES),
-            seeds=SEEDS,
-            steps=BASE.steps,
-        )
-    )
     share.settings(PAGE, PARAMS)
     cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=grid)
     cfgs, sizes = None, sorted(extra["sizes"])

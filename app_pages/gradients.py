@@ -81,8 +81,6 @@ def results(out: runner.Outcome):
 
 
 def main():
-    st.title(t("Gradients"))
-    st.caption(t("Gradient norms over training, per block, and at initialization for Pre- vs Post-norm."))
     share.settings(PAGE, PARAMS)
     cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=depth)
     job = None

@@ -14,7 +14,8 @@ PARAMS = controls.form_params(BASE, FIELDS) + controls.display_params()
 
 
 def work(live: runner.Live, cfg: RunConfig) -> dict:
-    return experiments.compute(PAGE, cfg, {}, train=lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE)))
+    train = lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE))  # noqa: E731
+    return experiments.compute(PAGE, cfg, {}, train=train, progress=lambda text: live.progress(1.0, t(text)))
 
 
 def results(out: runner.Outcome):
@@ -46,6 +47,19 @@ def results(out: runner.Outcome):
             ),
             "live_grad_norm",
         )
+    if "ln" in set(history["norm"]) and history["norm"].nunique() > 1:
+        gaps = charts.eval_gaps_to_layer_norm(history)
+        show.chart(
+            charts.gap_curves(history, title=t("Held-out loss minus LayerNorm's"), x=opts["x"]),
+            gaps,
+            t(
+                "The held-out gap to LayerNorm, zoomed in: above the grey zero line a norm is worse than LayerNorm. "
+                "Dashed: eval mode, as deployed; dotted: with batch statistics."
+            ),
+            "live_gap",
+        )
+    if "generations" in out.data:
+        show.generations(out.data["generations"], "live_generations")
     pins.compare(PAGE, out, opts)
     with st.expander(t("Export: summary and full history")):
         if "summary" in out.data:
@@ -62,13 +76,6 @@ def results(out: runner.Outcome):
 
 
 def main():
-    st.title(t("Live comparison"))
-    st.caption(
-        t(
-            "Pick the norms and the setting, press Run, and watch them train in lockstep: same initial "
-            "weights, same batches, same order. Stop keeps what has been trained so far."
-        )
-    )
     share.settings(PAGE, PARAMS)
     upload.uploader(PAGE)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)

@@ -1,12 +1,14 @@
 """Overview: what BN and LN pool, on a real batch, and where each experiment is."""
 
+import pandas as pd
 import streamlit as st
 
-from core import charts
+from core import charts, precompute
 from core import params as P
 from core.analysis import pooling_cells
 from core.config import RunConfig
 from core.data import Batch, eval_set
+from core.tasks import TASKS
 from ui import controls, nav, share, show
 from ui.i18n import lang, t
 
@@ -20,33 +22,6 @@ def params(batch: Batch) -> list[P.Param]:
     B, T = batch.tokens.shape
     bounds = {"seq": B - 1, "pos": T - 1, "channel": CHANNELS - 1}
     return [P.integer(name, 0, bounds[name], value) for name, value in PICKED.items()]
-
-
-INTRO = {  # long enough to keep both languages side by side here
-    "en": """
-A norm layer subtracts a mean and divides by a standard deviation. The whole question is
-**which values share that mean and variance**. Take the activations of a batch as a
-B × T × C block: B sequences, T positions (short sentences padded to the longest), C channels.
-
-* **BatchNorm** pools **one channel** over **every sequence and every position** of the batch, pads included.
-* **Masked BatchNorm** does the same over the **real tokens only**.
-* **LayerNorm** pools **all channels of one token**, and nothing else.
-
-The principle: *only comparable values should share statistics.* In images, one channel at
-every pixel of every image measures the same kind of thing, and BatchNorm works. In padded
-text, one channel at a sentence start, a frequent word, a rare word and a pad are not alike;
-and a batch of a few sentences is a noisy sample of them. LayerNorm sidesteps both.
-""",
-    "zh": """
-归一化层减去一个均值、除以一个标准差。关键问题只有一个：**哪些值共享这个均值和方差**。把一个 batch 的激活看作 B × T × C 的立方块：B 个序列，T 个位置（短句补 pad 到最长的句子），C 个通道。
-
-* **BatchNorm** 对**一个通道**，汇总 batch 中**每个序列的每个位置**，包括 pad。
-* **Masked BatchNorm** 做同样的事，但**只汇总真实 token**。
-* **LayerNorm** 汇总**一个 token 的全部通道**，别的都不管。
-
-原则：*只有可比的值才应该共享统计量。* 在图像中，同一通道在每张图的每个像素上度量的是同一类东西，所以 BatchNorm 有效。在补了 pad 的文本中，同一通道在句首、高频词、低频词和 pad 上的取值并不相似；而几个句子组成的 batch 只是它们的一个嘈杂样本。LayerNorm 同时避开了这两个问题。
-""",
-}
 
 
 def picture(batch: Batch):
@@ -91,11 +66,37 @@ def links():
         st.caption(t(page.blurb))
 
 
+@st.cache_data(max_entries=2, show_spinner=False)
+def _stored_comparability(index_stamp: float) -> pd.DataFrame | None:
+    stored = precompute.load(precompute.TABLE_BY_ID["comparability"])
+    return None if stored is None else stored.frames["comparability"]
+
+
+def comparability():
+    """The principle as a number, per task, from the stored table (python -m core.precompute)."""
+    path = precompute.ROOT / precompute.INDEX
+    table = _stored_comparability(path.stat().st_mtime if path.exists() else 0.0)
+    if table is None:
+        st.info(t("The comparability of the tasks is not stored: run python -m core.precompute."))
+        return
+    names = {task: TASKS[task].name(lang()) for task in table["task"].unique()}
+    show.chart(
+        charts.comparability_chart(table, names),
+        table,
+        t(
+            "Measured at every norm layer's input of each task's trained LayerNorm model, over held-out real tokens "
+            "(bar; tick: the same tokens shuffled among the sentences). Small for every task: the tokens of one "
+            "sentence are not more alike than chance. What BatchNorm pools badly in text is not sentences but "
+            "pads, a few sentences per batch, and later positions (see Train vs inference)."
+        ),
+        "overview_comparability",
+    )
+
+
 def main():
-    st.title(t("BatchNorm vs LayerNorm in Transformers"))
     batch = eval_set(PICTURE_CFG).select(list(range(PICTURE_ROWS)))
     share.settings("overview", params(batch))
-    st.markdown(INTRO[lang()])
+    comparability()
     picture(batch)
     links()
 

@@ -6,7 +6,7 @@ import streamlit as st
 from core import charts, experiments
 from core import params as P
 from core.analysis import compares_to_layer_norm, in_norm_order
-from core.config import BATCHING, LENGTHS
+from core.config import BATCHING
 from ui import controls, runner, share, show
 from ui.i18n import t, translated
 
@@ -15,7 +15,7 @@ SETUP = experiments.SETUPS[PAGE]
 BASE, FIELDS, EXTRAS = SETUP.base, list(SETUP.fields), SETUP.extras
 MAX_SEEDS = 3
 PARAMS = controls.form_params(BASE, FIELDS) + [
-    P.choices("lengths", LENGTHS, EXTRAS["lengths"]),
+    P.choices("lengths", EXTRAS["lengths"], EXTRAS["lengths"]),
     P.choices("batching", BATCHING, EXTRAS["batching"]),
     P.integer("seeds", 1, MAX_SEEDS, EXTRAS["seeds"]),
 ]
@@ -27,7 +27,7 @@ def grid() -> dict:
     return {
         "lengths": cols[0].pills(
             t("length distributions"),
-            LENGTHS,
+            EXTRAS["lengths"],  # the synthetic text task's
             default=list(EXTRAS["lengths"]),
             key=f"{PAGE}.lengths",
             format_func=translated(controls.LENGTH_LABELS),
@@ -93,7 +93,7 @@ def results(out: runner.Outcome):
             charts.token_grid(
                 probe,
                 "movement",
-                value_title="max |Δ logit|",
+                value_title=t("max |Δ logit|"),
                 title=t("How far each real token's output moves when its batch gets more pads"),
             ),
             probe,
@@ -111,15 +111,6 @@ def results(out: runner.Outcome):
 
 
 def main():
-    st.title(t("Padding and lengths"))
-    st.caption(
-        t(
-            "Pads are not tokens, yet naive BatchNorm counts them in every channel's mean and variance. Sweep the "
-            "length distribution and batching, then see the pad-length probe. Default: 5 paired runs of "
-            "{steps} steps, well under a minute.",
-            steps=BASE.steps,
-        )
-    )
     share.settings(PAGE, PARAMS)
     cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=grid)
     cfgs = None

@@ -85,7 +85,7 @@ def results(out: runner.Outcome):
         charts.token_grid(
             rows,
             "mean",
-            value_title="mean over channels",
+            value_title=t("mean over channels"),
             split="stage",
             diverging=True,
             title=t("Each token's mean over channels ({where})", where=where),
@@ -102,7 +102,7 @@ def results(out: runner.Outcome):
         charts.token_grid(
             rows,
             "std",
-            value_title="std over channels",
+            value_title=t("std over channels"),
             split="stage",
             title=t("Each token's std over channels ({where})", where=where),
         ),
@@ -125,13 +125,6 @@ def results(out: runner.Outcome):
 
 
 def main():
-    st.title(t("Per-token statistics"))
-    st.caption(
-        t(
-            "Train a run, then pick a norm layer: each token's mean and standard deviation over its channels, "
-            "before and after the norm, for one held-out batch of the training size (batch statistics)."
-        )
-    )
     share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
     job = runner.paired_job(cfg, submitted, work, controls.describe)

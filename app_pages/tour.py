@@ -11,14 +11,6 @@ TITLES = {p.path: p.title for p in nav.PAGES}
 
 
 def main():
-    st.title(t("Guided tour"))
-    st.caption(
-        t(
-            "Six scenarios that tell the story in order. Each opens its page with the settings filled in and its "
-            "results shown at once (precomputed, and labelled so; Re-run live trains them in front of you). "
-            "For a projector, switch on the presenter view in the sidebar, or add ?present=1 to the link."
-        )
-    )
     share.settings(PAGE, [])
     tour.warm()
     for i, preset in enumerate(PRESETS, 1):

@@ -29,7 +29,8 @@ PARAMS = (
 
 
 def work(live: runner.Live, cfg: RunConfig) -> dict:
-    return experiments.compute(PAGE, cfg, {}, train=lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE)))
+    train = lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE))  # noqa: E731
+    return experiments.compute(PAGE, cfg, {}, train=train, progress=lambda text: live.progress(1.0, t(text)))
 
 
 def gap_metrics(out: runner.Outcome):
@@ -59,7 +60,7 @@ def results(out: runner.Outcome):
         show.chart(
             charts.step_curves(
                 gaps,
-                {charts.EVAL_GAP: "eval mode − batch stats"},
+                charts.EVAL_GAP_SERIES,
                 title=t("Train/inference gap over training"),
                 y_title=t("eval-mode minus batch-stats loss (nats/token)"),
                 **opts,
@@ -125,17 +126,25 @@ def results(out: runner.Outcome):
             ),
             f"{PAGE}_probe",
         )
+    causality = out.data.get("causality")
+    if causality is not None and len(causality):
+        show.chart(
+            charts.causality_chart(causality),
+            causality,
+            t(
+                "Each cell: how much the prediction at position i (row) moves when the token at position j (column) "
+                "of the same sentence is changed. Above the diagonal, a later token changes an earlier prediction: "
+                "the model reads the future. Causal attention forbids it; BatchNorm's batch statistics "
+                "let it in, and with running statistics it is gone."
+            ),
+            f"{PAGE}_causality",
+        )
+    if "generations" in out.data:
+        show.generations(out.data["generations"], f"{PAGE}_generations")
     pins.compare(PAGE, out, opts)
 
 
 def main():
-    st.title(t("Train vs inference"))
-    st.caption(
-        t(
-            "BatchNorm trains with the statistics of the current batch and serves with running averages. "
-            "LayerNorm computes the same thing in both modes."
-        )
-    )
     share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
     job = runner.paired_job(cfg, submitted, work, controls.describe)

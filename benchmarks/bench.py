@@ -123,7 +123,7 @@ from torch import nn
 
 import core.train as core_train
 from core.config import RunConfig
-from core.data import IGNORE, VOCAB_SIZE, Batch, BatchStream
+from core.data import IGNORE, Batch, BatchStream, vocab_of
 from core.train import RunResult, train_paired
 
 # The reference draws its batches from BatchStream.for_run(cfg), as train_paired does, inside its
@@ -180,7 +180,8 @@ def reference_norm(kind: str, cfg: RunConfig) -> nn.Module:
 class ReferenceTransformer(nn.Module):
     """Token + position embeddings, ``nn.TransformerEncoder``, linear head; (B, T) -> (B, T, V)."""
 
-    def __init__(self, cfg: RunConfig, norm: str, vocab_size: int = VOCAB_SIZE):
+    def __init__(self, cfg: RunConfig, norm: str):
+        vocab_size = vocab_of(cfg).size
         super().__init__()
         C, pre = cfg.d_model, cfg.placement == "pre"
         self.tok_emb = nn.Embedding(vocab_size, C)
@@ -286,9 +287,9 @@ def same_batches(xs: list[Batch], ys: list[Batch]) -> bool:
 
 
 # ---------------------------------------------------------------- FLOPs and peak
-def matmul_params(cfg: RunConfig, vocab_size: int = VOCAB_SIZE) -> int:
+def matmul_params(cfg: RunConfig) -> int:
     """Weights that take part in matmuls: per layer qkv 3d^2 + attn out d^2 + MLP 8d^2; head dV."""
-    return cfg.n_layers * 12 * cfg.d_model**2 + cfg.d_model * vocab_size
+    return cfg.n_layers * 12 * cfg.d_model**2 + cfg.d_model * vocab_of(cfg).size
 
 
 def train_flops_per_paired_step(cfg: RunConfig, batches: list[Batch]) -> float:

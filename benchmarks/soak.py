@@ -68,13 +68,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path, env_extra: dict[str, str]) -> subprocess.Popen:
+def start_server(port: int, log_path: Path, env_extra: dict[str, str], root: Path = ROOT) -> subprocess.Popen:
+    """``streamlit run streamlit_app.py`` of the checkout ``root`` on ``port``, once healthy."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 - owned by the process, closed in stop_server
     cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
     cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     cmd += ["--server.fileWatcherType", "none"]  # as deployed: edits to the tree mid-soak must not reload modules
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env_extra})
+    proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env_extra})
     proc.log = log  # type: ignore[attr-defined]
     deadline = time.time() + 120
     while time.time() < deadline:

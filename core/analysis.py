@@ -13,13 +13,16 @@ import torch
 from core.config import NORMS, RunConfig
 from core.data import PAD, Batch, eval_batches, eval_set
 from core.metrics import (
+    CAUSALITY_MODES,
     capture_norm,
+    causality_map,
     pad_length_probe,
     per_token_stats,
     probe_logits,
     real_token_offset,
     variance_split,
 )
+from core.norms import BatchNorm
 
 EVAL_METRICS = ("eval_loss", "eval_loss_batch_stats")
 
@@ -84,6 +87,53 @@ def probe_probabilities(models: dict, cfg: RunConfig, placements: int = 8) -> pd
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def causality(models: dict, cfg: RunConfig) -> pd.DataFrame:
+    """Every model's causality map (core.metrics.causality_map) in both modes, long: one row per
+    (norm, mode, output position i, input position j) that a probed sentence has. A model without
+    a BatchNorm layer computes the same in both modes: its map is measured once and shown twice.
+    Columns: norm, mode, i, j, influence."""
+    frames = []
+    for norm, model in models.items():
+        maps = {
+            mode: causality_map(model, cfg, mode)
+            for mode in CAUSALITY_MODES
+            if _batch_dependent(model) or mode == "eval"
+        }
+        for mode in CAUSALITY_MODES:
+            influence = maps.get(mode, maps["eval"])
+            T = influence.shape[0]
+            i, j = torch.arange(T).repeat_interleave(T), torch.arange(T).repeat(T)
+            df = pd.DataFrame({"norm": norm, "mode": mode, "i": i.numpy(), "j": j.numpy(),
+                               "influence": influence.reshape(-1).numpy()})  # fmt: skip
+            frames.append(df.dropna())
+    return pd.concat(frames, ignore_index=True)
+
+
+def _batch_dependent(model) -> bool:
+    return any(isinstance(m, BatchNorm) for m in model.modules())
+
+
+def comparability(model, cfg: RunConfig) -> pd.DataFrame:
+    """The article's principle as a number: for each norm layer, the share of each channel's
+    variance over the held-out set's real tokens that lies between sentences (law of total
+    variance, core.metrics.variance_split), averaged over channels, at the layer's input (eval
+    mode). Near 0, the values BatchNorm pools across a batch are alike; large, they are not.
+    ``chance_share``: the same, with the real tokens shuffled among the sentences (seeded), what
+    sentences of these lengths would show if they did not differ at all.
+    Columns: layer, within, between, between_share, chance_share."""
+    data = eval_set(cfg)
+    real = torch.nonzero(data.valid)  # (N, 2): (sentence, position) of each real token
+    shuffled = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(cfg.seed))]
+    rows = []
+    for layer in normalised_layers(model):
+        x, _ = capture_norm(model, data, layer, use_batch_stats=False)
+        mixed = x.clone()
+        mixed[real[:, 0], real[:, 1]] = x[shuffled[:, 0], shuffled[:, 1]]
+        chance = variance_split(mixed, data.valid)["between_share"]
+        rows.append({"layer": layer, **variance_split(x, data.valid), "chance_share": chance})
+    return pd.DataFrame(rows)
 
 
 def pad_probe_batch(cfg: RunConfig, rows: int = 8) -> Batch | None:

@@ -23,6 +23,8 @@ NORM_COLORS = {"ln": "#4c78a8", "bn": "#e45756", "masked_bn": "#f58518", "rms": 
 LOSS_TITLE = "loss (nats/token)"
 HELD_OUT_TITLE = "held-out loss (nats/token)"
 GRAD_TITLE = "gradient norm (L2)"
+GAP_TITLE = "gap to LayerNorm (nats/token)"
+INIT_GRAD_TITLE = "gradient norm at init (L2)"
 X_TITLES = {"step": "step", "tokens": "real tokens seen"}
 
 # Curves of the live and history charts: metric -> series name in the legend.
@@ -32,6 +34,8 @@ LOSS_SERIES = {
     "eval_loss_batch_stats": "held-out, batch stats",
 }
 EVAL_GAP = "eval_gap"  # eval-mode minus batch-stats held-out loss, made by eval_gap_rows
+GRAD_SERIES = {"grad_norm": "global gradient norm"}
+EVAL_GAP_SERIES = {EVAL_GAP: "eval mode − batch stats"}
 # Scored every eval_every steps: drawn as dots joined by lines, never smoothed.
 SPARSE_METRICS = ("eval_loss", "eval_loss_batch_stats", EVAL_GAP)
 # One dash per loss on every chart (solid: train, dashed: eval mode, dotted: batch stats), so a
@@ -200,7 +204,7 @@ def loss_curves(history: pd.DataFrame, **kw) -> alt.LayerChart:
 def grad_norm_curves(history: pd.DataFrame, **kw) -> alt.LayerChart:
     """Global gradient norm per norm, before clipping."""
     kw.setdefault("title", "Global gradient norm (before clipping)")
-    return step_curves(history, {"grad_norm": "global gradient norm"}, y_title=GRAD_TITLE, **kw)
+    return step_curves(history, GRAD_SERIES, y_title=GRAD_TITLE, **kw)
 
 
 # ---------------------------------------------------------------- several runs on one chart
@@ -363,7 +367,7 @@ def _band_tooltip(x: str, x_title: str, y_title: str, extra: Sequence[str] = ())
         alt.Tooltip("label:N", title="norm"),
         alt.Tooltip(f"{x}:Q", title=x_title, format=".3g"),
         *[alt.Tooltip(f"{k}:N") for k in extra],
-        alt.Tooltip("mean:Q", title=f"mean {y_title}", format=".4f"),
+        alt.Tooltip("mean:Q", title="mean over seeds", format=".4f"),
         alt.Tooltip("lo:Q", title="min over seeds", format=".4f"),
         alt.Tooltip("hi:Q", title="max over seeds", format=".4f"),
         alt.Tooltip("seeds:Q"),
@@ -540,6 +544,104 @@ def probe_chart(probe: pd.DataFrame) -> alt.FacetChart:
     )
 
 
+MODE_LABELS = {"batch_stats": "batch statistics (as in training)", "eval": "running statistics (as deployed)"}
+NO_INFLUENCE = 1e-6  # max |Δ logit| at or below this is float noise: no influence
+
+
+def causality_chart(frame: pd.DataFrame, panel: int = 230) -> alt.FacetChart:
+    """Causality maps: how much the logits at position i (rows) move when the input at position j
+    (columns) changes, one panel per norm (rows) and mode (columns). A cell no change reaches
+    (at most NO_INFLUENCE, float noise) is left blank: above the diagonal (j > i) a causal model's
+    map is empty. Colour on a log scale, so a leak a hundred times smaller than the diagonal shows.
+    Columns: norm, mode, i, j, influence (core.analysis.causality)."""
+    T = int(max(frame["i"].max(), frame["j"].max())) + 1 if len(frame) else 1
+    ticks = list(range(0, T, 4 if T > 12 else 2))
+    data = labelled(frame).assign(mode_label=frame["mode"].map(MODE_LABELS))
+    data = data[data["influence"] > NO_INFLUENCE]  # blank: a cell no change reaches
+    chart = (
+        alt.Chart()
+        .mark_rect()
+        .encode(
+            x=alt.X("j:O", title="changed input position j", axis=alt.Axis(values=ticks, labelAngle=0)),
+            y=alt.Y("i:O", title="output position i", axis=alt.Axis(values=ticks)),
+            color=alt.Color(
+                "influence:Q",
+                title="max |Δ logit|",
+                scale=alt.Scale(type="log", scheme="orangered"),
+                legend=alt.Legend(orient="right", gradientLength=160),
+            ),
+            tooltip=[
+                alt.Tooltip("label:N", title="norm"),
+                alt.Tooltip("mode_label:N", title="statistics"),
+                alt.Tooltip("i:O", title="output position i"),
+                alt.Tooltip("j:O", title="changed input position j"),
+                alt.Tooltip("influence:Q", title="max |Δ logit|", format=".3g"),
+            ],
+        )
+        .properties(width=panel, height=panel)
+    )
+    header = alt.Header(labelLimit=320, labelFontSize=12)
+    return alt.layer(chart, data=data).facet(
+        row=alt.Row(
+            "label:N",
+            title=None,
+            sort=_label_order(data),
+            header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=200, labelFontSize=12),
+        ),
+        column=alt.Column("mode_label:N", title=None, sort=list(MODE_LABELS.values()), header=header),
+        title="Which inputs each output depends on",
+    )
+
+
+def eval_gaps_to_layer_norm(history: pd.DataFrame) -> pd.DataFrame:
+    """History-shaped rows of each norm's held-out loss minus LayerNorm's at the same step, both
+    ways (eval mode, batch statistics; LayerNorm's is the same both ways). Empty without LayerNorm."""
+    rows = history[history["metric"].isin(["eval_loss", "eval_loss_batch_stats"]) & (history["layer"] == "all")]
+    ln = rows[(rows["norm"] == "ln") & (rows["metric"] == "eval_loss")].set_index("step")["value"]
+    others = rows[rows["norm"] != "ln"]
+    return others.assign(value=others["value"] - others["step"].map(ln)).dropna(subset=["value"])[
+        ["norm", "step", "tokens", "metric", "layer", "value"]
+    ]
+
+
+def gap_curves(
+    history: pd.DataFrame, *, title: str = "Held-out loss minus LayerNorm's", x: str = "step"
+) -> alt.LayerChart:
+    """Each norm's held-out loss minus LayerNorm's over training, with a zero line: a gap of a few
+    hundredths, lost on the 0-4 axis of the loss chart, is visible here. Dashed: eval mode (as
+    deployed); dotted: batch statistics. Positive: worse than LayerNorm."""
+    gaps = eval_gaps_to_layer_norm(history)
+    series = {m: LOSS_SERIES[m] for m in ("eval_loss", "eval_loss_batch_stats")}
+    curves = step_curves(gaps, series, title=title, y_title=GAP_TITLE, x=x)
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#888", strokeWidth=1).encode(y="zero:Q")
+    return alt.layer(*curves.layer, zero, data=curves.data).properties(title=title, height=200, autosize=FIT_WIDTH)
+
+
+def comparability_chart(table: pd.DataFrame, task_names: Mapping[str, str]) -> alt.LayerChart:
+    """Per task, the between-sentence share of the variance at the norm layers' inputs (mean over
+    layers, bar) against what the same tokens shuffled among the sentences give (chance, tick).
+    ``task_names``: task key -> the name to show. Columns: task, layer, between_share, chance_share."""
+    means = table.groupby("task", sort=False)[["between_share", "chance_share"]].mean().reset_index()
+    means = means.assign(name=means["task"].map(task_names), pct=100 * means["between_share"],
+                         chance=100 * means["chance_share"])  # fmt: skip
+    order = list(means["name"])
+    y = alt.Y("name:N", title=None, sort=order, axis=alt.Axis(labelLimit=240))
+    tooltip = [
+        alt.Tooltip("name:N", title="task"),
+        alt.Tooltip("pct:Q", title="between sentences (%)", format=".1f"),
+        alt.Tooltip("chance:Q", title="by chance (%)", format=".1f"),
+    ]
+    bars = (
+        alt.Chart()
+        .mark_bar(color="#4c78a8")
+        .encode(x=alt.X("pct:Q", title="share of each channel's variance between sentences (%)"), y=y, tooltip=tooltip)
+    )
+    ticks = alt.Chart().mark_tick(color="#e45756", thickness=3, size=22).encode(x="chance:Q", y=y, tooltip=tooltip)
+    return alt.layer(bars, ticks, data=means).properties(
+        title="How alike are the values BatchNorm pools?", height=34 * len(order), autosize=FIT_WIDTH
+    )
+
+
 def init_grad_chart(profile: pd.DataFrame, log_y: bool = True) -> alt.FacetChart:
     """Per-part gradient norm at initialization, input to output, Pre vs Post placement (Xiong et
     al. 2020). Columns: placement, norm, block, layer_index, grad_norm."""
@@ -554,7 +656,7 @@ def init_grad_chart(profile: pd.DataFrame, log_y: bool = True) -> alt.FacetChart
                 title="part of the model (input → output)",
                 axis=alt.Axis(labelAngle=-40, labelOverlap=False),
             ),
-            y=_y("grad_norm", "gradient norm at init (L2)", log_y),
+            y=_y("grad_norm", INIT_GRAD_TITLE, log_y),
             color=norm_color(data["norm"].unique()),
             tooltip=[
                 alt.Tooltip("label:N", title="norm"),

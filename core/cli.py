@@ -1,4 +1,6 @@
-"""Command line: ``python -m core compare ...`` (one paired run), ``python -m core sweep ...`` (a grid).
+"""Command line: ``python -m core compare ...`` (one paired run), ``python -m core sweep ...`` (a grid),
+``python -m core generate ...`` (a paired run, then what each model writes), ``python -m core probe
+causality ...`` (a paired run, then how far each output depends on later inputs).
 
 Bad flags print one line, ``error: --flag: what is allowed, got what``, and exit with code 2.
 """
@@ -12,8 +14,11 @@ from dataclasses import fields
 
 import pandas as pd
 
-from core.config import LIMITS, RunConfig, fmt_number
+from core.analysis import causality
+from core.config import LENGTHS, LIMITS, TASKS, RunConfig, fmt_number, lengths_for
 from core.config import ConfigError as ConfigError
+from core.experiments import trained
+from core.generate import generations
 from core.metrics import with_config
 from core.sweep import MAX_SWEEP_RUNS, run_sweep, sweep_configs
 from core.train import RunResult, train_paired
@@ -61,7 +66,9 @@ def _int_list(field: str):
 
 def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
     d = DEFAULTS
-    p.add_argument("--task", default=d.task, help="text (padded sentences) | control (fixed length, BN-friendly)")
+    p.add_argument(
+        "--task", default=d.task, help=f"{' | '.join(TASKS)} (default %(default)s; upload: in the dashboard)"
+    )
     p.add_argument(
         "--norms", default=",".join(d.norms), help="comma list of ln,bn,masked_bn,rms,none (default %(default)s)"
     )
@@ -74,14 +81,17 @@ def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
         )
         p.add_argument("--seeds", type=_int_list("seed"), default=[0, 1, 2], help="comma list (default 0,1,2)")
         p.add_argument(
-            "--lengths", help=f"comma list of fixed,uniform,longtail (default {d.lengths}; fixed for control)"
+            "--lengths",
+            help=f"comma list of {','.join(LENGTHS)} (default {d.lengths}; the task's own where it takes one)",
         )
     else:
         p.add_argument(
             "--batch-size", type=_number("batch_size", int), default=d.batch_size, help="default %(default)s"
         )
         p.add_argument("--seed", type=_number("seed", int), default=d.seed, help="default %(default)s")
-        p.add_argument("--lengths", help=f"fixed | uniform | longtail (default {d.lengths}; fixed for control)")
+        p.add_argument(
+            "--lengths", help=f"{' | '.join(LENGTHS)} (default {d.lengths}; the task's own where it takes one)"
+        )
     p.add_argument("--min-len", type=_number("min_len", int), default=d.min_len)
     p.add_argument("--max-len", type=_number("max_len", int), default=d.max_len)
     p.add_argument("--batching", default=d.batching, help="random | bucketed (default %(default)s)")
@@ -105,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(
         sub.add_parser("sweep", help="a grid of paired runs over batch sizes x seeds x length settings"), sweep=True
     )
+    _add_run_flags(
+        sub.add_parser("generate", help="a paired run, then every model continues the same held-out prompts"),
+        sweep=False,
+    )
+    probe = sub.add_parser("probe", help="a paired run, then a probe of the trained models")
+    probe.add_argument("probe", choices=["causality"], help="causality: how much outputs move when later inputs change")
+    _add_run_flags(probe, sweep=False)
     return p
 
 
@@ -126,7 +143,7 @@ def _base_config(a: argparse.Namespace, sweep: bool) -> RunConfig:
             "eval_every",
         )
     }
-    kw["lengths"] = "fixed" if a.task == "control" else DEFAULTS.lengths  # unless given
+    kw["lengths"] = lengths_for(a.task)  # unless given: the task's own where it takes only one (control, real text)
     if not sweep:
         kw.update(batch_size=a.batch_size, seed=a.seed, lengths=a.lengths or kw["lengths"])
     return RunConfig(**kw)
@@ -183,7 +200,42 @@ def main(argv: list[str] | None = None) -> int:
     if sweep:
         results: list[RunResult] = []
         run_sweep(cfgs, on_run=lambda p: results.append(p.result))
+    elif a.command in ("generate", "probe"):
+        _after_training(a, cfgs[0])
+        return 0
     else:
         results = [train_paired(cfgs[0])]
     _report(results, a)
     return 0
+
+
+def _after_training(a: argparse.Namespace, cfg: RunConfig, out=None):
+    """``generate`` and ``probe causality``: train the paired run, then report the models' writing
+    or their causality (per norm and mode, the largest influence above the diagonal)."""
+    out = out or sys.stdout
+    models = trained(train_paired(cfg))
+    if a.command == "generate":
+        frame = generations(models, cfg)
+        rows = frame.to_dict("records")
+    else:
+        frame = causality(models, cfg)
+        rows = [
+            {
+                "norm": norm,
+                "mode": mode,
+                "max_above_diagonal": float(g.loc[g["j"] > g["i"], "influence"].max()),
+                "mean_at_or_below_diagonal": float(g.loc[g["j"] <= g["i"], "influence"].mean()),
+            }
+            for (norm, mode), g in frame.groupby(["norm", "mode"], sort=False)
+        ]
+    if a.out:
+        frame.assign(
+            **{f"cfg_{k}": ",".join(v) if isinstance(v, list) else v for k, v in cfg.to_dict().items()}
+        ).to_csv(a.out, index=False)
+    if a.json:
+        json.dump(
+            {a.command if a.command == "generate" else a.probe: rows, "config": cfg.to_dict()}, out, ensure_ascii=False
+        )
+        out.write("\n")
+        return
+    out.write(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}") + "\n")

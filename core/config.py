@@ -13,9 +13,11 @@ import json
 import re
 from dataclasses import asdict, dataclass, fields, replace
 
-TASKS = ("text", "control", "upload")  # upload: the visitor's own text, at character level (``corpus``)
+from core import tasks
+
+TASKS = tuple(tasks.TASKS)  # upload: the visitor's own text, at character level (``corpus``)
 NORMS = ("ln", "bn", "masked_bn", "rms", "none")
-LENGTHS = ("fixed", "uniform", "longtail")
+LENGTHS = ("fixed", "uniform", "longtail", "natural")  # natural: a real text's own line lengths
 BATCHING = ("random", "bucketed")
 PLACEMENTS = ("pre", "post")
 CORPUS_KEY = "[0-9a-f]{16}"  # core.data.Corpus.key: the first 16 hex digits of the text's SHA-256
@@ -63,10 +65,10 @@ class ConfigError(ValueError):
 class RunConfig:
     """One paired run: every model in ``norms`` trains from the same init on the same batches."""
 
-    task: str = "text"  # synthetic language with variable-length sentences; "control": BN-friendly
+    task: str = "text"  # a key of core.tasks.TASKS: synthetic text, control (BN-friendly), real text, upload
     norms: tuple[str, ...] = ("bn", "ln")  # the variants trained side by side
     batch_size: int = 8  # small enough that BN's batch statistics are visibly noisy
-    lengths: str = "uniform"  # sentence length distribution: fixed | uniform | longtail
+    lengths: str = "uniform"  # fixed | uniform | longtail, or natural (real text's own lines): see the task
     min_len: int = 4  # shortest sentence (tokens fed to the model)
     max_len: int = 32  # longest sentence; batches are padded to their longest member
     batching: str = "random"  # random | bucketed (groups similar lengths, less padding)
@@ -115,8 +117,11 @@ class RunConfig:
             raise ConfigError("min_len", f"must be <= max_len ({self.max_len}), got {self.min_len}")
         if self.d_model % self.n_heads:
             raise ConfigError("n_heads", f"must divide d_model ({self.d_model}), got {self.n_heads}")
-        if self.task == "control" and self.lengths != "fixed":
-            raise ConfigError("lengths", "the control task has fixed-length sequences: use 'fixed'")
+        allowed = tasks.TASKS[self.task].lengths
+        if self.lengths not in allowed:
+            raise ConfigError(
+                "lengths", f"the {self.task} task takes lengths {' or '.join(allowed)}, got {self.lengths!r}"
+            )
         if not isinstance(self.corpus, str) or (self.task == "upload" and not re.fullmatch(CORPUS_KEY, self.corpus)):
             raise ConfigError("corpus", f"the upload task needs the key of an uploaded text, got {self.corpus!r}")
         if self.task != "upload" and self.corpus:
@@ -174,3 +179,10 @@ def _check_number(name: str, value, annotation):
         raise ConfigError(name, f"must be {kind} in [{lo}, {hi}], got {value!r}")
     if not (LIMITS[name][0] <= value <= LIMITS[name][1]):  # also rejects NaN
         raise ConfigError(name, f"must be in [{lo}, {hi}], got {value!r}")
+
+
+def lengths_for(task: str, lengths: str = "uniform") -> str:
+    """``lengths`` if ``task`` takes it, else the default's (uniform) if it does, else the task's
+    own (control: fixed; real text: natural). An unknown task keeps ``lengths`` (RunConfig names it)."""
+    allowed = tasks.TASKS[task].lengths if task in tasks.TASKS else (lengths,)
+    return next(ln for ln in (lengths, RunConfig.lengths, *allowed) if ln in allowed)

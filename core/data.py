@@ -1,46 +1,46 @@
-"""Tasks: seeded synthetic token streams, padded batches with a valid-token mask.
+"""Tasks' data: seeded sentences as padded batches with a valid-token mask.
 
-The tasks share one vocabulary (PAD, BOS, EOS and 45 words):
+What each task is, and its vocabulary, is in core/tasks.py (one record per task); here are the
+samplers that draw its sentences, one per ``Task.sampler``:
 
-* ``text``: a causal language-modelling task on a synthetic language. Sentences have variable
-  length, always start with BOS and end by predicting EOS; words follow a sparse first-order Markov
-  chain whose word frequencies are Zipfian, like real text. Batches are padded (right) to their
-  longest sentence, so BN's per-channel statistics pool BOS, frequent words, rare words and pads.
+* ``markov`` (``text``): sentences of the synthetic language. Variable length, always BOS first
+  and EOS as the last target; words follow a sparse first-order Markov chain whose word
+  frequencies are Zipfian, like real text. Batches are padded (right) to their longest sentence,
+  so BN's per-channel statistics pool BOS, frequent words, rare words and pads.
 * ``control``: fixed length, no padding, no BOS/EOS, and a doubly stochastic chain (a mixture of
   permutations) whose stationary distribution is uniform and which starts in it: every position of
   every sequence has the same distribution, so the values BN pools are comparable, as in images.
-* ``upload``: the visitor's own text at character level (``parse_corpus``). Its 44 most frequent
-  characters take the word ids and every other character shares one UNK id, so the model keeps its
-  vocabulary. A "sentence" is BOS and a window of the text whose length comes from cfg.lengths, so
-  batches are padded exactly as in ``text``; the last 10% of the text is held out.
+* ``lines`` (``shakespeare``, ``tangshi``): a real text's lines, BOS, the characters, EOS; the
+  lengths are the lines' own, so a batch is padded to its longest line.
+* ``windows`` (``upload``): the visitor's own text at character level (``parse_corpus``), with a
+  vocabulary sized to it. A "sentence" is BOS and a window of the text whose length comes from
+  cfg.lengths, so batches are padded exactly as in ``text``; the last 10% of the text is held out.
 
-The language itself is fixed (``LANGUAGE_SEED``); the run's seed only picks which sentences are
-drawn and in what order. The held-out set is fixed per task and length setting (``EVAL_SEED``), so
-losses from different seeds and batch sizes are scored on the same sentences.
+The synthetic languages are fixed (``LANGUAGE_SEED``); the run's seed only picks which sentences
+are drawn and in what order. The held-out set is fixed per task and length setting (``EVAL_SEED``),
+so losses from different seeds and batch sizes are scored on the same sentences.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
+import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import torch
 
+import core.torch_threads  # noqa: F401  (one intra-op thread per process: see there)
 from core.config import RunConfig
+from core.tasks import BOS, EOS, LANGUAGE_SEED, N_SPECIAL, N_WORDS, PAD, TASKS, Task, Vocab, char_vocab
 
-PAD, BOS, EOS = 0, 1, 2
-N_SPECIAL = 3
-VOCAB_SIZE = 48
-N_WORDS = VOCAB_SIZE - N_SPECIAL
 IGNORE = -100  # target value at pad positions: cross_entropy skips it
-LANGUAGE_SEED = 20170612  # fixes the language (transition tables); not the run's seed
 EVAL_SEED = 7919
 SUCCESSORS = 4  # each word is followed by one of 4 words: sparse, hence learnable
 CONTROL_MIX = (0.55, 0.25, 0.15, 0.05)  # weights of the permutations in the control chain
+WORDS_VOCAB = N_SPECIAL + N_WORDS  # ids of the synthetic tasks: PAD, BOS, EOS and the words
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,8 @@ def _text_language() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(LANGUAGE_SEED)
     zipf = 1.0 / torch.arange(1, N_WORDS + 1, dtype=torch.float64) ** 1.1
     zipf = zipf / zipf.sum()
-    words = torch.arange(N_SPECIAL, VOCAB_SIZE)
-    trans = torch.zeros(VOCAB_SIZE, VOCAB_SIZE, dtype=torch.float64)
+    words = torch.arange(N_SPECIAL, WORDS_VOCAB)
+    trans = torch.zeros(WORDS_VOCAB, WORDS_VOCAB, dtype=torch.float64)
     for prev in [BOS, *words.tolist()]:
         succ = words[torch.multinomial(zipf, SUCCESSORS, replacement=False, generator=g)]
         # Dirichlet(1) weights, drawn as normalised exponentials so that our generator is used.
@@ -112,25 +112,10 @@ def sample_lengths(cfg: RunConfig, n: int, g: torch.Generator) -> torch.Tensor:
     return (lo + ((hi - lo + 1) * u**4).floor().long()).clamp(max=hi)
 
 
-def sample_sentences(cfg: RunConfig, n: int, g: torch.Generator, held_out: bool = False) -> Batch:
-    """n sentences from cfg.task, padded to max_len (use ``Batch.select`` to trim). ``held_out``:
-    from the held-out part of an uploaded text (the synthetic tasks hold out by seed instead)."""
+def _markov(cfg: RunConfig, n: int, g: torch.Generator, held_out: bool) -> Batch:
+    """Sentences of the synthetic language (held out by seed: EVAL_SEED draws the held-out set)."""
     T = cfg.max_len
     lengths = sample_lengths(cfg, n, g)
-    if cfg.task == "upload":
-        corpus = get_corpus(cfg.corpus)
-        return _windows(corpus.held_out if held_out else corpus.train, lengths, T, g)
-    if cfg.task == "control":
-        perms = _control_language()
-        mix = torch.tensor(CONTROL_MIX, dtype=torch.float64)
-        states = torch.empty(n, T + 1, dtype=torch.long)
-        states[:, 0] = torch.randint(0, N_WORDS, (n,), generator=g)
-        choice = torch.multinomial(mix, n * T, replacement=True, generator=g).view(n, T)
-        for t in range(T):
-            states[:, t + 1] = perms[choice[:, t], states[:, t]]
-        seq = states + N_SPECIAL  # (n, T+1)
-        return Batch(seq[:, :T].contiguous(), seq[:, 1:].contiguous(), torch.ones(n, T, dtype=torch.bool), lengths)
-
     _, trans = _text_language()
     seq = torch.empty(n, T + 1, dtype=torch.long)
     seq[:, 0] = BOS
@@ -143,6 +128,111 @@ def sample_sentences(cfg: RunConfig, n: int, g: torch.Generator, held_out: bool 
     tokens = seq[:, :T].masked_fill(~valid, PAD)
     targets = seq[:, 1:].masked_fill(~valid, IGNORE)
     return Batch(tokens.contiguous(), targets.contiguous(), valid, lengths)
+
+
+def _control(cfg: RunConfig, n: int, g: torch.Generator, held_out: bool) -> Batch:
+    """Fixed-length sequences of the control chain, started in its (uniform) stationary distribution."""
+    T = cfg.max_len
+    perms = _control_language()
+    mix = torch.tensor(CONTROL_MIX, dtype=torch.float64)
+    states = torch.empty(n, T + 1, dtype=torch.long)
+    states[:, 0] = torch.randint(0, N_WORDS, (n,), generator=g)
+    choice = torch.multinomial(mix, n * T, replacement=True, generator=g).view(n, T)
+    for t in range(T):
+        states[:, t + 1] = perms[choice[:, t], states[:, t]]
+    seq = states + N_SPECIAL  # (n, T+1)
+    lengths = torch.full((n,), T, dtype=torch.long)
+    return Batch(seq[:, :T].contiguous(), seq[:, 1:].contiguous(), torch.ones(n, T, dtype=torch.bool), lengths)
+
+
+@dataclass(frozen=True)
+class EncodedLines:
+    """Lines of a text as one flat id tensor: line i is ids[starts[i] : starts[i] + lens[i]]."""
+
+    ids: torch.Tensor  # (N,) int64
+    starts: torch.Tensor  # (L,) int64
+    lens: torch.Tensor  # (L,) int64 characters per line
+
+
+@cache
+def _encoded(task: str, split: str) -> EncodedLines:
+    corpus = TASKS[task].lines()
+    lines = corpus.train if split == "train" else corpus.held_out
+    lens = torch.tensor([len(line) for line in lines], dtype=torch.long)
+    starts = torch.cumsum(lens, 0) - lens
+    ids = torch.tensor(corpus.vocab.encode("".join(lines)), dtype=torch.long)
+    return EncodedLines(ids, starts, lens)
+
+
+@lru_cache(maxsize=64)
+def _eligible(task: str, split: str, min_len: int, max_len: int) -> torch.Tensor:
+    """Indices of the lines that make sentences of min_len..max_len tokens (BOS and the characters)."""
+    lens = _encoded(task, split).lens
+    return torch.nonzero((lens + 1 >= min_len) & (lens + 1 <= max_len)).flatten()
+
+
+def _lines(cfg: RunConfig, n: int, g: torch.Generator, held_out: bool) -> Batch:
+    """n lines of a real text: BOS and the characters, EOS the last target; padded to max_len.
+    Training lines are drawn with replacement; the held-out set takes distinct lines."""
+    split = "held_out" if held_out else "train"
+    text, eligible = _encoded(cfg.task, split), _eligible(cfg.task, split, cfg.min_len, cfg.max_len)
+    if len(eligible) == 0:
+        raise ValueError(f"no line of the {cfg.task} text has {cfg.min_len}-{cfg.max_len} tokens")
+    if held_out and n <= len(eligible):
+        rows = eligible[torch.randperm(len(eligible), generator=g)[:n]]
+    else:
+        rows = eligible[torch.randint(len(eligible), (n,), generator=g)]
+    T = cfg.max_len
+    chars = text.lens[rows]  # (n,)
+    lengths = chars + 1  # BOS and the characters
+    pos = torch.arange(T)
+    index = (text.starts[rows, None] + pos).clamp(max=len(text.ids) - 1)  # (n, T): the line, then beyond it
+    body = text.ids[index].masked_fill(pos >= chars[:, None], EOS)  # the characters, then EOS
+    valid = pos < lengths[:, None]  # (n, T)
+    tokens = torch.cat([torch.full((n, 1), BOS), body[:, :-1]], 1).masked_fill(~valid, PAD)
+    targets = body.masked_fill(~valid, IGNORE)
+    return Batch(tokens.contiguous(), targets.contiguous(), valid, lengths)
+
+
+def _windows(cfg: RunConfig, n: int, g: torch.Generator, held_out: bool) -> Batch:
+    """BOS, then a window of an uploaded text whose length comes from cfg.lengths, starting at a
+    random place; the model predicts each character of the window (no EOS: a window ends
+    mid-text). Padded to max_len."""
+    T = cfg.max_len
+    lengths = sample_lengths(cfg, n, g)
+    corpus = get_corpus(cfg.corpus)
+    ids = corpus.held_out if held_out else corpus.train
+    starts = torch.randint(0, len(ids) - T + 1, (n,), generator=g)
+    window = ids[starts[:, None] + torch.arange(T)].long()  # (n, T)
+    valid = torch.arange(T) < lengths[:, None]  # (n, T)
+    tokens = torch.cat([torch.full((n, 1), BOS), window[:, :-1]], 1).masked_fill(~valid, PAD)
+    targets = window.masked_fill(~valid, IGNORE)
+    return Batch(tokens.contiguous(), targets.contiguous(), valid, lengths)
+
+
+SAMPLERS = {"markov": _markov, "control": _control, "lines": _lines, "windows": _windows}  # by Task.sampler
+
+
+def task_of(cfg: RunConfig) -> Task:
+    return TASKS[cfg.task]
+
+
+def vocab_of(cfg: RunConfig) -> Vocab:
+    """The run's vocabulary: its task's, or for an upload its text's."""
+    if task_of(cfg).sampler == "windows":
+        return get_corpus(cfg.corpus).vocab
+    return task_of(cfg).vocab()
+
+
+def uniform_loss(cfg: RunConfig) -> float:
+    """The run's 'learned nothing' line: cross-entropy of guessing uniformly (nats/token)."""
+    return task_of(cfg).uniform_loss(vocab_of(cfg))
+
+
+def sample_sentences(cfg: RunConfig, n: int, g: torch.Generator, held_out: bool = False) -> Batch:
+    """n sentences of cfg.task, padded to max_len (use ``Batch.select`` to trim). ``held_out``: from
+    the held-out part of a text (the synthetic tasks hold out by seed instead)."""
+    return SAMPLERS[task_of(cfg).sampler](cfg, n, g, held_out)
 
 
 class BatchStream:
@@ -204,19 +294,16 @@ def eval_batches(cfg: RunConfig) -> list[Batch]:
     return [data.select(order[i : i + B]) for i in range(0, len(order), B)]
 
 
-def uniform_loss() -> float:
-    """Cross-entropy of guessing uniformly over the words (and EOS): the 'learned nothing' line."""
-    return math.log(N_WORDS + 1)
-
-
 # ---------------------------------------------------------------- your own text (task "upload")
 UPLOAD_MAX_BYTES = 1024 * 1024  # Streamlit's "1 MB": the app's server.maxUploadSize and file_uploader limit
 UPLOAD_MIN_CHARS = 1000  # enough to hold out 10% and still fill a window of the longest sentence (64)
 HELD_OUT_FRACTION = 0.1  # the end of the text: the held-out windows never overlap the training ones
-UNK = VOCAB_SIZE - 1  # every character outside the kept ones
-N_CHARS = UNK - N_SPECIAL  # the most frequent characters get ids N_SPECIAL .. UNK-1
+KEEP_ALL_CHARS = 50_000  # a text up to this long keeps every character it has
+MIN_COUNT = 3  # in a longer text, characters seen fewer times share UNK: they cannot be learned
+MAX_CHARS = 8000  # the most characters a vocabulary keeps (the model's embedding and head grow with it)
 MAX_NONPRINTABLE = 0.05  # a larger share of control characters: not a text file
-MAX_CORPORA = 32  # texts kept in memory for all sessions (1 byte per character each)
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
+MAX_CORPORA = 32  # texts kept in memory for all sessions (4 bytes per character each)
 
 # What can be wrong with an upload: English templates (the app translates them), formatted with the
 # values a CorpusError carries.
@@ -242,15 +329,22 @@ class CorpusError(ValueError):
 
 @dataclass(frozen=True)
 class Corpus:
-    """A text as token ids: BOS/EOS/PAD as usual, the N_CHARS most frequent characters, UNK."""
+    """An uploaded text as token ids, with a vocabulary sized to it: every character of a text of
+    up to KEEP_ALL_CHARS characters; in a longer one, those seen at least MIN_COUNT times (at most
+    MAX_CHARS). The rest share UNK."""
 
     key: str  # first 16 hex digits of the SHA-256 of the text (RunConfig.corpus)
-    chars: str  # the kept characters, by id: chars[i] has id N_SPECIAL + i
-    train: torch.Tensor  # (N_train,) uint8 ids of the first 90% of the text
-    held_out: torch.Tensor  # (N_held,) uint8 ids of the last 10%
+    vocab: Vocab
+    train: torch.Tensor  # (N_train,) int32 ids of the first 90% of the text
+    held_out: torch.Tensor  # (N_held,) int32 ids of the last 10%
     n_chars: int  # characters in the text (after newline normalisation)
     n_distinct: int  # distinct characters in the text
     unk_fraction: float  # share of the text mapped to UNK
+
+    @property
+    def chars(self) -> str:
+        """The kept characters, most frequent first."""
+        return "".join(self.vocab.symbols[N_SPECIAL : self.vocab.unk])
 
 
 def parse_corpus(data: bytes) -> Corpus:
@@ -269,26 +363,23 @@ def parse_corpus(data: bytes) -> Corpus:
     except UnicodeDecodeError as err:
         raise CorpusError("not_utf8", position=err.start) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    points = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32)  # (N,) code points
-    control = ((points < 32) & (points != ord("\n")) & (points != ord("\t"))) | ((points >= 127) & (points < 160))
-    if control.sum() > MAX_NONPRINTABLE * len(points):
-        raise CorpusError("control_chars", share=float(control.float().mean()))
-    if len(points) < UPLOAD_MIN_CHARS:
-        raise CorpusError("too_short", n=len(points), minimum=UPLOAD_MIN_CHARS)
-    distinct, inverse, counts = torch.unique(points, return_inverse=True, return_counts=True)  # sorted
-    kept = torch.sort(-counts, stable=True).indices[:N_CHARS]  # most frequent first; ties by code point
-    id_of = torch.full((len(distinct),), UNK, dtype=torch.uint8)
-    id_of[kept] = torch.arange(N_SPECIAL, N_SPECIAL + len(kept), dtype=torch.uint8)
-    ids = id_of[inverse]  # (N,)
+    control = len(CONTROL_CHARS.findall(text))
+    if control > MAX_NONPRINTABLE * len(text):
+        raise CorpusError("control_chars", share=control / len(text))
+    if len(text) < UPLOAD_MIN_CHARS:
+        raise CorpusError("too_short", n=len(text), minimum=UPLOAD_MIN_CHARS)
+    counts = Counter(text)
+    vocab = char_vocab(counts, 1 if len(text) <= KEEP_ALL_CHARS else MIN_COUNT, MAX_CHARS)
+    ids = torch.tensor(vocab.encode(text), dtype=torch.int32)  # (N,)
     cut = round(len(ids) * (1 - HELD_OUT_FRACTION))
     return Corpus(
         key=hashlib.sha256(text.encode()).hexdigest()[:16],
-        chars="".join(map(chr, distinct[kept].tolist())),
+        vocab=vocab,
         train=ids[:cut],
         held_out=ids[cut:],
         n_chars=len(ids),
-        n_distinct=len(distinct),
-        unk_fraction=float((ids == UNK).float().mean()),
+        n_distinct=len(counts),
+        unk_fraction=float((ids == vocab.unk).float().mean()),
     )
 
 
@@ -314,16 +405,3 @@ def get_corpus(key: str) -> Corpus:
             raise CorpusError("missing", key=key)
         _corpora.move_to_end(key)
         return _corpora[key]
-
-
-def _windows(ids: torch.Tensor, lengths: torch.Tensor, T: int, g: torch.Generator) -> Batch:
-    """One sentence per length: BOS, then a window of ``length`` characters of ``ids`` starting
-    at a random place; the model predicts each character of the window (no EOS: a window ends
-    mid-text). Padded to T."""
-    n = len(lengths)
-    starts = torch.randint(0, len(ids) - T + 1, (n,), generator=g)
-    window = ids[starts[:, None] + torch.arange(T)].long()  # (n, T)
-    valid = torch.arange(T) < lengths[:, None]  # (n, T)
-    tokens = torch.cat([torch.full((n, 1), BOS), window[:, :-1]], 1).masked_fill(~valid, PAD)
-    targets = window.masked_fill(~valid, IGNORE)
-    return Batch(tokens.contiguous(), targets.contiguous(), valid, lengths)

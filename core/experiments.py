@@ -17,14 +17,25 @@ from typing import Any
 
 import pandas as pd
 
-from core.analysis import pad_probe, pad_probe_batch, probe_probabilities, token_statistics
-from core.config import BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig
-from core.data import VOCAB_SIZE
+from core.analysis import causality, comparability, pad_probe, pad_probe_batch, probe_probabilities, token_statistics
+from core.config import BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig, lengths_for
+from core.generate import generations
 from core.model import build_models
 from core.sweep import init_grad_profile, run_sweep, sweep_configs
+from core.tasks import TASKS
 from core.train import RunResult, train_paired
 
 Frames = dict[str, pd.DataFrame]
+Progress = Callable[[str], None]  # one line saying what is being computed, after training
+# What the progress line says after training (English; a page shows it translated).
+WRITING = "writing: every model continues the same prompts…"
+PROBING = "probing: which positions each output depends on, both ways…"
+
+
+def _quiet(text: str) -> None:
+    pass
+
+
 Train = Callable[[RunConfig], RunResult]
 Sweep = Callable[[list[RunConfig], Callable[[RunResult], None] | None], pd.DataFrame]
 
@@ -54,7 +65,7 @@ SETUPS = {
     "padding": Setup(
         RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100),
         ("norms", "batch_size", "length_range", "steps", "lr"),
-        {"lengths": LENGTHS, "batching": BATCHING, "seeds": 1},
+        {"lengths": TASKS["text"].lengths, "batching": BATCHING, "seeds": 1},
     ),
     "per_token": Setup(  # many pads to see
         RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150),
@@ -92,15 +103,23 @@ def _capped(cfgs: list[RunConfig]) -> list[RunConfig]:
 
 
 # ---------------------------------------------------------------- one paired run
-def comparison(cfg: RunConfig, train: Train = train_paired) -> Frames:
+def comparison(cfg: RunConfig, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
+    """The run's history and summary, and what each model writes (core.generate)."""
     res = train(cfg)
-    return {"history": res.history, "summary": res.summary}
+    progress(WRITING)
+    return {"history": res.history, "summary": res.summary, "generations": generations(trained(res), cfg)}
+
+
+def trained(res: RunResult) -> dict:
+    """The run's models that did not diverge (a diverged model's weights are no longer numbers)."""
+    gone = set(res.summary.loc[res.summary["diverged"].astype(bool), "norm"])
+    return {norm: model for norm, model in res.models.items() if norm not in gone}
 
 
 def per_token(cfg: RunConfig, train: Train = train_paired) -> Frames:
     """Per-token statistics of every norm layer at initialization and after training."""
     res = train(cfg)
-    stats_init, split_init = token_statistics(build_models(cfg, VOCAB_SIZE), cfg, "init")
+    stats_init, split_init = token_statistics(build_models(cfg), cfg, "init")
     stats_trained, split_trained = token_statistics(res.models, cfg, "trained")
     return {
         "history": res.history,
@@ -109,14 +128,18 @@ def per_token(cfg: RunConfig, train: Train = train_paired) -> Frames:
     }
 
 
-def train_vs_inference(cfg: RunConfig, train: Train = train_paired) -> Frames:
+def train_vs_inference(cfg: RunConfig, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
+    """The run, the batch-dependence probe, the causality map in both modes, and the generations."""
     res = train(cfg)
-    return {"history": res.history, "summary": res.summary, "probe": probe_probabilities(res.models, cfg)}
+    models = trained(res)
+    progress(PROBING)
+    frames = {"history": res.history, "summary": res.summary, "probe": probe_probabilities(models, cfg)}
+    frames["causality"] = causality(models, cfg)
+    progress(WRITING)
+    return {**frames, "generations": generations(models, cfg)}
 
 
-def gradients(
-    cfg: RunConfig, layers: int, train: Train = train_paired, progress: Callable[[str], None] = lambda text: None
-) -> Frames:
+def gradients(cfg: RunConfig, layers: int, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
     """The run's gradient norms, and the per-layer profile at initialization of a ``layers``-deep
     model for Pre and Post placement."""
     res = train(cfg)
@@ -194,15 +217,15 @@ def compute(
     extras: dict,
     train: Train = train_paired,
     sweep: Sweep = headless_sweep,
-    progress: Callable[[str], None] = lambda text: None,
+    progress: Progress = _quiet,
 ) -> Frames:
     """The frames behind ``page``'s charts for the form's ``cfg`` and the page's ``extras``."""
     if page == "live":
-        return comparison(cfg, train)
+        return comparison(cfg, train, progress)
     if page == "per_token":
         return per_token(cfg, train)
     if page == "train_vs_inference":
-        return train_vs_inference(cfg, train)
+        return train_vs_inference(cfg, train, progress)
     if page == "gradients":
         return gradients(cfg, extras["layers"], train, progress)
     if page == "batch_size":
@@ -214,10 +237,30 @@ def compute(
 
 # The frames each page's charts read, for checks of precomputed files.
 FRAMES = {
-    "live": ("history", "summary"),
+    "live": ("history", "summary", "generations"),
     "per_token": ("history", "stats", "splits"),
-    "train_vs_inference": ("history", "summary", "probe"),
+    "train_vs_inference": ("history", "summary", "probe", "causality", "generations"),
     "gradients": ("history", "profile"),
     "batch_size": ("summary",),
     "padding": ("summary", "probe"),
 }
+
+
+# ---------------------------------------------------------------- comparability, for the overview
+COMPARABILITY_CONFIGS = tuple(
+    RunConfig(task=task, lengths=lengths_for(task), norms=("ln",))
+    for task in ("control", "text", "shakespeare", "tangshi")
+)  # the default run of each built-in task: batch 8, 300 steps, LayerNorm
+
+
+def comparability_table(cfgs: Sequence[RunConfig] = COMPARABILITY_CONFIGS) -> Frames:
+    """For each task, at every norm layer's input of its trained LayerNorm model: the share of a
+    channel's variance over the held-out set's real tokens that lies between sentences
+    (core.analysis.comparability), and the share the same tokens give when shuffled among the
+    sentences (chance). Columns: task, layer, within, between, between_share, chance_share."""
+    frames = []
+    for cfg in cfgs:
+        model = train_paired(cfg).models[cfg.norms[0]]
+        frames.append(comparability(model, cfg).assign(task=cfg.task))
+    df = pd.concat(frames, ignore_index=True)
+    return {"comparability": df[["task", "layer", "within", "between", "between_share", "chance_share"]]}

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from core.config import RunConfig
-from core.data import Batch, eval_batches, eval_set
+from core.data import N_SPECIAL, Batch, eval_batches, eval_set
 from core.norms import BatchNorm
 
 HISTORY_COLUMNS = ["norm", "step", "tokens", "metric", "layer", "value"]
@@ -275,6 +275,58 @@ def pad_length_probe(model, batch: Batch, length: int) -> torch.Tensor:
         a = model(batch.tokens, batch.valid)
         b = model(longer.tokens, longer.valid)[:, :T]
     return (a - b).abs().amax(-1) * batch.valid
+
+
+CAUSALITY_MODES = ("batch_stats", "eval")  # normalised with batch statistics (as in training), running ones
+
+
+@torch.no_grad()
+def causality_map(model, cfg: RunConfig, mode: str, batches: int = 4) -> torch.Tensor:
+    """How much the output at position i moves when the input at position j changes: (T, T), NaN
+    where no probed sentence has both positions.
+
+    For each of the first ``batches`` held-out batches (the training size, batched as in
+    training), its longest sentence is probed: the token at each of its positions j is replaced by
+    another symbol (the one half the vocabulary away), and the sentence's logits at every position
+    i are compared with the unchanged batch's: influence[i, j] = max over the vocabulary of
+    |logit change|, averaged over the probed sentences. The other sentences of the batch stay as
+    they are, so with batch statistics (``mode="batch_stats"``) each changed batch is normalised
+    with its own statistics, exactly as if run alone (BatchNorm.groups); ``"eval"`` uses the
+    running statistics. Causal attention keeps every per-token norm at 0 above the diagonal
+    (j > i); BatchNorm's batch statistics pool later tokens, so its upper triangle is not 0."""
+    T = cfg.max_len
+    total, count = torch.zeros(T, T, dtype=torch.float64), torch.zeros(T, T, dtype=torch.float64)
+    n_symbols = model.head.out_features - N_SPECIAL
+    bns = [m for m in model.modules() if isinstance(m, BatchNorm)]
+    context = batch_stats_mode(model) if mode == "batch_stats" else eval_mode(model)
+    with context:
+        for b in eval_batches(cfg)[:batches]:
+            s = int(torch.argmax(b.lengths))  # the longest sentence: the most positions to probe
+            n = int(b.lengths[s])
+            if not (bns and mode == "batch_stats"):  # per-token norms: the other sentences cannot matter
+                b, s = b.select([s]), 0
+            B, L = b.tokens.shape
+            copies = b.tokens.repeat(n + 1, 1, 1)  # (n+1, B, L): the batch, then one copy per changed position
+            pos = torch.arange(n)
+            old = copies[pos + 1, s, pos]
+            copies[pos + 1, s, pos] = (old - N_SPECIAL + n_symbols // 2) % n_symbols + N_SPECIAL
+            for m in bns:
+                m.groups = (n + 1, torch.ones(B * (n + 1), L, dtype=torch.bool))
+            try:
+                logits = model(copies.reshape(-1, L), b.valid.repeat(n + 1, 1)).view(n + 1, B, L, -1)
+            finally:
+                for m in bns:
+                    m.groups = None
+            moved = (logits[1:, s, :n] - logits[0, s, :n]).abs().amax(-1)  # (j, i)
+            total[:n, :n] += moved.T.double()
+            count[:n, :n] += 1
+    return total / count
+
+
+def largest_above_diagonal(influence: torch.Tensor) -> float:
+    """The largest influence of a later input on an earlier output (j > i): 0 for a causal model."""
+    upper = torch.triu(influence, diagonal=1)
+    return float(torch.nan_to_num(upper, nan=0.0).max())
 
 
 # ---------------------------------------------------------------- per-token statistics

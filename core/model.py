@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import RunConfig
+from core.data import vocab_of
 from core.norms import BatchNorm, make_norm
 
 INIT_STD = 0.02  # GPT-2's init scale
@@ -120,13 +121,15 @@ class TinyTransformer(nn.Module):
         return self.head(x)  # (B, T, V)
 
 
-def build_models(cfg: RunConfig, vocab_size: int) -> dict[str, TinyTransformer]:
-    """One model per norm in cfg.norms, sharing the initial value of every shared parameter.
+def build_models(cfg: RunConfig) -> dict[str, TinyTransformer]:
+    """One model per norm in cfg.norms, sharing the initial value of every shared parameter; the
+    vocabulary is the task's (``core.data.vocab_of``).
 
     The first model draws its weights from a generator seeded by cfg.seed; the others copy every
     parameter with the same name and shape (all but norm parameters a variant lacks).
     """
     models: dict[str, TinyTransformer] = {}
+    vocab_size = vocab_of(cfg).size
     for norm in cfg.norms:
         m = TinyTransformer(cfg, norm, vocab_size, torch.Generator().manual_seed(cfg.seed))
         if models:

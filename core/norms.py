@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import core.torch_threads  # noqa: F401  (one intra-op thread per process: see there)
+
 
 class _Norm(nn.Module):
     """Shared plumbing: optional affine gain/bias and the capture of (x, x_hat)."""

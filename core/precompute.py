@@ -6,7 +6,9 @@
 
 Each scenario's frames (the same ``core.experiments.compute`` a page runs live) are written as
 ``<scenario>.<frame>.csv.gz``; ``index.json`` records, per scenario, its page, the full config and
-its id, the page's other settings, each frame's columns and dtypes, and the seconds it took. Floats
+its id, the page's other settings, each frame's columns and dtypes, and the seconds it took. A
+table that is no scenario (``TABLES``: the overview's comparability of the tasks) is stored the
+same way, recorded with the ids of the configs it trained. Floats
 are written with 7 significant digits (the float32 precision the models compute in). A page loads
 a scenario's files only if the stored config id and settings equal the scenario's current ones:
 a changed scenario never shows stale numbers, and ``tests/test_presets.py`` fails until the files
@@ -19,12 +21,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from core import experiments
+from core.config import RunConfig
 from core.presets import BY_ID, PRESETS, Preset
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "precomputed"
@@ -41,6 +45,23 @@ class Stored:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Table:
+    """Stored frames that no scenario shows: ``compute(configs)`` makes them."""
+
+    id: str
+    configs: tuple[RunConfig, ...]
+    compute: Callable[[Sequence[RunConfig]], dict[str, pd.DataFrame]]
+
+    @property
+    def config_ids(self) -> list[str]:
+        return [c.config_id for c in self.configs]
+
+
+TABLES = [Table("comparability", experiments.COMPARABILITY_CONFIGS, experiments.comparability_table)]
+TABLE_BY_ID = {t.id: t for t in TABLES}
+
+
 def settings_json(preset: Preset) -> dict:
     """The page's extra settings as JSON values (tuples become lists), for comparing with the index."""
     return json.loads(json.dumps(preset.settings))
@@ -53,8 +74,12 @@ def entry(preset: Preset, frames: dict[str, pd.DataFrame], seconds: float) -> di
         "config": preset.config.to_dict(),
         "settings": settings_json(preset),
         "seconds": round(seconds, 2),
-        "frames": {name: {c: str(t) for c, t in df.dtypes.items()} for name, df in frames.items()},
+        "frames": _dtypes(frames),
     }
+
+
+def _dtypes(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
+    return {name: {c: str(t) for c, t in df.dtypes.items()} for name, df in frames.items()}
 
 
 def file_name(preset_id: str, frame: str) -> str:
@@ -90,40 +115,49 @@ def read_index(root: Path | None = None) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def is_current(preset: Preset, stored: dict | None) -> bool:
-    """Stored results belong to the scenario as it is now: same page, config and settings."""
+def is_current(item: Preset | Table, stored: dict | None) -> bool:
+    """Stored results belong to the scenario as it is now (same page, config and settings), or to
+    the table as it is now (the same configs)."""
+    if stored is None:
+        return False
+    if isinstance(item, Table):
+        return stored.get("config_ids") == item.config_ids
     return (
-        stored is not None
-        and stored.get("page") == preset.page
-        and stored.get("config_id") == preset.config.config_id
-        and stored.get("settings") == settings_json(preset)
+        stored.get("page") == item.page
+        and stored.get("config_id") == item.config.config_id
+        and stored.get("settings") == settings_json(item)
     )
 
 
-def load(preset: Preset, root: Path | None = None) -> Stored | None:
-    """The scenario's precomputed frames, or None if there are none for its current settings."""
+def load(item: Preset | Table, root: Path | None = None) -> Stored | None:
+    """A scenario's (or table's) precomputed frames, or None if there are none for it as it is now."""
     root = root or ROOT
-    stored = read_index(root).get(preset.id)
-    if not is_current(preset, stored):
+    stored = read_index(root).get(item.id)
+    if not is_current(item, stored):
         return None
     try:
         frames = {
-            name: read_frame(root / file_name(preset.id, name), dtypes) for name, dtypes in stored["frames"].items()
+            name: read_frame(root / file_name(item.id, name), dtypes) for name, dtypes in stored["frames"].items()
         }
     except (OSError, ValueError, KeyError):  # a missing or damaged file: the page runs live instead
         return None
     return Stored(frames, stored["seconds"])
 
 
-def precompute(preset: Preset, root: Path = ROOT) -> dict:
-    """Compute one scenario headless, write its frames, and return its index entry."""
+def precompute(item: Preset | Table, root: Path = ROOT) -> dict:
+    """Compute one scenario (or table) headless, write its frames, and return its index entry."""
     started = time.perf_counter()
-    frames = experiments.compute(preset.page, preset.config, preset.settings)
+    if isinstance(item, Table):
+        frames = item.compute(item.configs)
+    else:
+        frames = experiments.compute(item.page, item.config, item.settings)
     seconds = time.perf_counter() - started
     root.mkdir(parents=True, exist_ok=True)
     for name, df in frames.items():
-        write_frame(df, root / file_name(preset.id, name))
-    return entry(preset, frames, seconds)
+        write_frame(df, root / file_name(item.id, name))
+    if isinstance(item, Table):
+        return {"config_ids": item.config_ids, "seconds": round(seconds, 2), "frames": _dtypes(frames)}
+    return entry(item, frames, seconds)
 
 
 def stale(root: Path | None = None) -> list[str]:
@@ -132,7 +166,7 @@ def stale(root: Path | None = None) -> list[str]:
     index = read_index(root)
     return [
         p.id
-        for p in PRESETS
+        for p in [*PRESETS, *TABLES]
         if not is_current(p, index.get(p.id))
         or not all((root / file_name(p.id, f)).exists() for f in index[p.id]["frames"])
     ]
@@ -141,22 +175,23 @@ def stale(root: Path | None = None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.precompute", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT, help="folder (default data/precomputed)")
-    parser.add_argument("--only", help="comma list of scenario ids (default: all)")
+    parser.add_argument("--only", help="comma list of scenario (or table) ids (default: all)")
     parser.add_argument("--check", action="store_true", help="only check that every scenario's files are current")
     a = parser.parse_args(argv)
     if a.check:
         missing = stale(a.out)
         print("stale or missing: " + ", ".join(missing) if missing else "all scenarios precomputed and current")
         return 1 if missing else 0
-    ids = [s.strip() for s in a.only.split(",")] if a.only else [p.id for p in PRESETS]
-    unknown = [i for i in ids if i not in BY_ID]
+    items = {**BY_ID, **TABLE_BY_ID}
+    ids = [s.strip() for s in a.only.split(",")] if a.only else list(items)
+    unknown = [i for i in ids if i not in items]
     if unknown:
-        parser.exit(2, f"error: --only: unknown scenario {unknown[0]!r}; known: {', '.join(BY_ID)}\n")
-    index = {k: v for k, v in read_index(a.out).items() if k in BY_ID}  # drop scenarios that no longer exist
+        parser.exit(2, f"error: --only: unknown scenario {unknown[0]!r}; known: {', '.join(items)}\n")
+    index = {k: v for k, v in read_index(a.out).items() if k in items}  # drop scenarios that no longer exist
     for i in ids:
-        index[i] = precompute(BY_ID[i], a.out)
+        index[i] = precompute(items[i], a.out)
         print(f"{i}: {index[i]['seconds']:.1f} s", file=sys.stderr)
-    index = {p.id: index[p.id] for p in PRESETS if p.id in index}  # tour order
+    index = {i: index[i] for i in items if i in index}  # tour order, then the tables
     (a.out / INDEX).write_text(json.dumps(index, indent=1) + "\n")
     known = {file_name(i, f) for i, e in index.items() for f in e["frames"]} | {INDEX}
     for path in a.out.iterdir():  # files of removed scenarios or frames

@@ -1,9 +1,11 @@
 """The guided tour: named scenarios that tell the story in order, one click each.
 
 Each scenario is a page, the config its form should hold, the page's other settings, and two
-lines saying what to look at. The configs are the ones where the README's measurements show the
-effect clearly (batch 2, long-tailed lengths, bucketing, running vs batch statistics) and, first,
-the control task where BatchNorm is fine. ``python -m core.precompute`` stores each scenario's
+lines saying what to look at. The tour leads with the failures that are large at this scale (BatchNorm
+reading later tokens through its batch statistics; a sentence depending on its batch, on real
+text), then pads, then the small loss penalty of small batches, the control task where BatchNorm is
+fine, and Post-norm's gradients. Each uses the task and settings where the README's measurements
+show its effect most clearly. ``python -m core.precompute`` stores each scenario's
 results (``data/precomputed/``), so a workshop on a slow machine shows them at once.
 """
 
@@ -40,6 +42,50 @@ def _base(page: str, **changes) -> RunConfig:
 
 PRESETS: list[Preset] = [
     Preset(
+        "reads_future",
+        "BatchNorm reads the future",
+        "train_vs_inference",
+        _base("train_vs_inference", batch_size=8, batching="bucketed", steps=300),
+        "Bucketed batches: BatchNorm's batch statistics pool later tokens, so in training every position learns where "
+        "its sentence ends. The map's upper triangle shows the leak; with running statistics it is gone, the loss "
+        "(dashed) is far above the dotted one, and the sentences run on.",
+    ),
+    Preset(
+        "line_in_batches",
+        "Real text: a line depends on its batch",
+        "train_vs_inference",
+        _base("train_vs_inference", task="shakespeare", lengths="natural", steps=300),
+        "Shakespeare's lines, two to a batch. Under BatchNorm one held-out line gets other predictions in every batch "
+        "it is put in (one line per batch in the probe) and later characters reach earlier ones; under LayerNorm "
+        "neither happens.",
+    ),
+    Preset(
+        "add_padding",
+        "Add padding",
+        "per_token",
+        _base("per_token", norms=("bn", "ln"), lengths="longtail", batch_size=8, steps=300),
+        "Long-tailed lengths: more than half of each batch is pads. After LayerNorm every real token sits at mean 0, "
+        "std 1; after naive BatchNorm they do not, because the pads (×) pulled the shared statistics.",
+    ),
+    Preset(
+        "mask_pads",
+        "Mask the pads",
+        "padding",
+        _base("padding", batch_size=2, steps=300),
+        "Masked BatchNorm leaves the pads out: in the probe its outputs no longer move when the batch gets more pads. "
+        "Yet its held-out loss is no better than naive BatchNorm's: masking fixes only the pad part.",
+        extras={"lengths": ("uniform", "longtail"), "batching": ("random",), "seeds": 2},
+    ),
+    Preset(
+        "shrink_batch",
+        "Shrink the batch",
+        "batch_size",
+        _base("batch_size", steps=300),
+        "The loss itself: BatchNorm's gap to LayerNorm is near zero at batch 32 and grows as the batch shrinks to 2, "
+        "fewer sentences per statistic. At this scale it is small, a few hundredths of a nat, far less than the "
+        "failures before.",
+    ),
+    Preset(
         "comparable",
         "BatchNorm works on comparable data",
         "batch_size",
@@ -49,47 +95,13 @@ PRESETS: list[Preset] = [
         extras={"sizes": (2, 8, 32)},
     ),
     Preset(
-        "shrink_batch",
-        "Shrink the batch",
-        "batch_size",
-        _base("batch_size", steps=300),
-        "Now padded sentences of varying length. BatchNorm's gap to LayerNorm is near zero at batch 32 and "
-        "grows as the batch shrinks to 2: fewer sentences per statistic, noisier normalisation.",
-    ),
-    Preset(
-        "add_padding",
-        "Add padding",
-        "per_token",
-        _base("per_token", norms=("bn", "ln"), lengths="longtail", batch_size=8, steps=300),
-        "Long-tailed lengths: more than half of each batch is pads. After LayerNorm every real token sits at "
-        "mean 0, std 1; after naive BatchNorm they do not, because the pads (×) pulled the shared statistics.",
-    ),
-    Preset(
-        "mask_pads",
-        "Mask the pads",
-        "padding",
-        _base("padding", batch_size=2, steps=300),
-        "Masked BatchNorm leaves the pads out: in the probe its outputs no longer move when the batch gets more "
-        "pads. Yet its held-out loss is no better than naive BatchNorm's: masking fixes only the pad part.",
-        extras={"lengths": ("uniform", "longtail"), "batching": ("random",), "seeds": 2},
-    ),
-    Preset(
-        "train_vs_inference",
-        "Train vs inference",
-        "train_vs_inference",
-        _base("train_vs_inference", batch_size=8, batching="bucketed", steps=300),
-        "Bucketed batches hold sentences of one length, so BatchNorm's batch statistics tell the model where a "
-        "sentence ends. With them (dotted) its loss is low; with the running averages used at inference "
-        "(dashed) it is far worse.",
-    ),
-    Preset(
         "post_ln_init",
         "Post-LN gradients at init",
         "gradients",
         _base("gradients", norms=("ln",), placement="post"),
         "Look at the last chart, the gradients at step 0. Pre-norm gives every block a gradient of similar size; "
-        "under Post-norm the blocks get a tenth of what the embeddings and the head get: the uneven start that "
-        "makes it need warm-up.",
+        "under Post-norm blocks 1-5 get about a tenth of what the embeddings and the head get: the uneven start "
+        "that makes it need warm-up.",
     ),
 ]
 

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from core.config import ConfigError, RunConfig
-from core.data import VOCAB_SIZE, BatchStream
+from core.data import BatchStream
 from core.metrics import GradNorms, loss_fn
 from core.model import build_models
 from core.train import RunResult, train_paired
@@ -97,7 +97,7 @@ def init_grad_profile(cfg: RunConfig, placements: Sequence[str] = ("pre", "post"
     rows = []
     for placement in placements:
         pc = cfg.replace(placement=placement)
-        models = build_models(pc, VOCAB_SIZE)
+        models = build_models(pc)
         stream = BatchStream.for_run(pc)
         data = [next(stream) for _ in range(batches)]
         for norm, model in models.items():

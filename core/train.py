@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from core.config import RunConfig
-from core.data import VOCAB_SIZE, BatchStream
+from core.data import BatchStream
 from core.metrics import (
     BN_METRICS,
     GROUPS,
@@ -205,7 +205,7 @@ def train_paired(
 
 def _train(cfg, on_step, should_stop, pool: ThreadPoolExecutor) -> RunResult:
     t_start = time.perf_counter()
-    models = build_models(cfg, VOCAB_SIZE)
+    models = build_models(cfg)
     members = [_Member(n, m, cfg) for n, m in models.items()]
     stream = BatchStream.for_run(cfg)
     rows: list[Row] = []

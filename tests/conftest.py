@@ -1,7 +1,7 @@
-"""Shared fixtures. AppTest: an empty shared result store and the live page opened in a fresh
-session. Browser files: a `streamlit run` server per test module and Debian's Chromium driven by
-Playwright (never a downloaded browser: without /usr/bin/chromium the tests are skipped, or fail if
-REQUIRE_BROWSER is set, as in CI)."""
+"""Shared fixtures (shared constants and helpers: tests/helpers.py). AppTest: an empty shared
+result store and the live page opened in a fresh session. Browser files: a `streamlit run` server
+per test module and Debian's Chromium driven by Playwright (never a downloaded browser: without
+/usr/bin/chromium the tests are skipped, or fail if REQUIRE_BROWSER is set, as in CI)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
+from tests.helpers import ARTIFACTS, open_page
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -25,7 +25,8 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 def empty_store():
-    """No result recalled from an earlier test: every Run trains."""
+    """No result recalled from an earlier test: every Run trains. A file whose every test needs it
+    says so once: ``pytestmark = pytest.mark.usefixtures("empty_store")``."""
     from ui import runner
 
     runner._shared_slot.clear()
@@ -34,14 +35,7 @@ def empty_store():
 @pytest.fixture
 def live_page(empty_store):
     """The Live page, opened through the app's navigation in a new AppTest session."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=240)
-    at.run()
-    at.switch_page("app_pages/live.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("live")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from core import analysis
 from core.config import RunConfig
-from core.data import VOCAB_SIZE, eval_set
+from core.data import eval_set
 from core.model import build_models
 
 CFG = RunConfig(norms=("bn", "masked_bn", "ln", "none"), d_model=16, n_heads=2, n_layers=1, eval_size=16)
@@ -15,7 +15,7 @@ CFG = RunConfig(norms=("bn", "masked_bn", "ln", "none"), d_model=16, n_heads=2, 
 
 @pytest.fixture(scope="module")
 def models():
-    return build_models(CFG, VOCAB_SIZE)
+    return build_models(CFG)
 
 
 def test_pooling_cells_roles():

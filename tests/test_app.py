@@ -6,33 +6,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
+from core.experiments import SETUPS
 from core.train import train_paired
+from tests.helpers import CHARTS, PAGES, open_page, url_path
 from ui import runner
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-TIMEOUT = 240  # seconds per script run: a busy 2-core machine
-
-
-@pytest.fixture(autouse=True)
-def empty_store():
-    """Each test trains for real: nothing recalled from an earlier test's shared store."""
-    runner._shared_slot.clear()
-
-
-def open_page(name: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    if name != "overview":
-        at.switch_page(f"app_pages/{name}.py")
-        at.run()
-    assert not at.exception, at.exception
-    return at
+pytestmark = pytest.mark.usefixtures("empty_store")  # each test trains for real: nothing recalled
 
 
 def run(at: AppTest, page: str) -> AppTest:
@@ -50,13 +34,30 @@ def metric_labels(at: AppTest) -> list[str]:
     return [m.label for m in at.metric]
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_of_the_menu_opens_and_shows_its_results(page):
+    """Each page of the menu opens without an exception or an error; one with a Run form
+    (core.experiments.SETUPS) trains a few steps of its default experiment; then it draws its charts.
+    The tests below check what each page shows."""
+    at = open_page(page)
+    assert at.title and not at.error, [e.value for e in at.error]
+    if page in SETUPS:
+        assert not charts(at), "no results before the first Run"
+        at.number_input(key=f"{page}.steps").set_value(3)
+        run(at, page)
+        outcome = at.session_state[f"{page}.outcome"]
+        assert not outcome.stopped and outcome.data and all(len(df) for df in outcome.data.values()), page
+    assert len(charts(at)) == CHARTS[page]
+
+
 def test_overview_renders_the_pooling_picture_and_links():
     at = open_page("overview")
-    assert len(charts(at)) == 1
+    assert len(charts(at)) == CHARTS["overview"]
     assert metric_labels(at) == ["BatchNorm pools", "Masked BatchNorm pools", "LayerNorm pools"]
-    assert len(at.get("page_link")) == 7  # the guided tour and the six experiments
+    links = [link.proto.page for link in at.get("page_link")]
+    assert links == [url_path(p) for p in PAGES if p != "overview"]  # every other page of the menu, in order
     at.slider(key="overview.channel").set_value(3).run()
-    assert not at.exception and len(charts(at)) == 1
+    assert not at.exception and len(charts(at)) == CHARTS["overview"]
 
 
 def test_live_trains_and_recalls_the_same_settings():
@@ -64,7 +65,7 @@ def test_live_trains_and_recalls_the_same_settings():
     assert at.info, "a hint to press Run before the first run"
     at.number_input(key="live.steps").set_value(12)
     run(at, "live")
-    assert len(charts(at)) == 2
+    assert len(charts(at)) == CHARTS["live"]
     labels = metric_labels(at)
     assert {"LayerNorm: held-out loss", "naive BN: held-out loss", "padding fraction", "steps per second"} <= set(
         labels
@@ -89,11 +90,26 @@ def test_live_display_options_change_the_charts():
 
 def test_invalid_settings_name_the_setting():
     at = open_page("live")
-    at.selectbox(key="live.task").set_value("control")  # the control task has fixed lengths only
+    at.selectbox(key="live.task").set_value("upload")  # no text uploaded
     at.button(key="live.run").click().run()
     assert not at.exception
-    assert len(at.error) == 1 and "sentence lengths" in at.error[0].value
+    assert len(at.error) == 1 and "your own text" in at.error[0].value
     assert not charts(at)
+
+
+@pytest.mark.parametrize("task, lengths", [("control", "fixed"), ("tangshi", "natural")])
+def test_a_task_gets_the_sentence_lengths_it_takes(task, lengths):
+    """The form holds long-tailed lengths (the Live page's default); a task that takes other ones
+    gets them on Run, says so, and trains."""
+    at = open_page("live")
+    at.selectbox(key="live.task").set_value(task)
+    at.number_input(key="live.steps").set_value(4)
+    at.button(key="live.run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="live.lengths").value == lengths
+    assert any("Sentence lengths set to" in i.value for i in at.info), [i.value for i in at.info]
+    cfg = at.session_state["live.outcome"].config
+    assert (cfg.task, cfg.lengths) == (task, lengths)
 
 
 @dataclass
@@ -118,7 +134,7 @@ def test_a_stopped_run_shows_its_partial_results():
     at.run()
     assert not at.exception
     assert at.warning and "Stopped" in at.warning[0].value and "step 4 of 6" in at.warning[0].value
-    assert len(charts(at)) == 2 and "padding fraction" in metric_labels(at)
+    assert len(charts(at)) == CHARTS["live"] and "padding fraction" in metric_labels(at)
     assert at.session_state["live.outcome"].stopped
 
 
@@ -128,7 +144,7 @@ def test_batch_size_sweep():
     at.pills(key="batch_size.sizes").set_value([2, 4])
     at.slider(key="batch_size.seeds").set_value(1)
     run(at, "batch_size")
-    assert len(charts(at)) == 2
+    assert len(charts(at)) == CHARTS["batch_size"]
     summary = at.session_state["batch_size.outcome"].data["summary"]
     assert sorted(summary["batch_size"].unique()) == [2, 4] and set(summary["norm"]) == {"bn", "ln"}
 
@@ -138,7 +154,7 @@ def test_padding_sweep_and_probe():
     at.number_input(key="padding.steps").set_value(6)
     at.pills(key="padding.lengths").set_value(["uniform"])
     run(at, "padding")
-    assert len(charts(at)) == 3  # loss, gap to LayerNorm, pad-length probe
+    assert len(charts(at)) == CHARTS["padding"]
     assert metric_labels(at) == ["LayerNorm: largest move", "naive BN: largest move", "masked BN: largest move"]
     assert float(at.metric[0].value) == 0 and float(at.metric[1].value) > 0
 
@@ -147,21 +163,21 @@ def test_per_token_statistics_and_layer_choice():
     at = open_page("per_token")
     at.number_input(key="per_token.steps").set_value(6)
     run(at, "per_token")
-    assert len(charts(at)) == 3  # mean, std, variance split
+    assert len(charts(at)) == CHARTS["per_token"]
     assert "LayerNorm: each token off (0, 1)" in metric_labels(at)
     at.selectbox(key="per_token.layer").set_value("final")
     at.radio(key="per_token.when").set_value("init").run()
-    assert not at.exception and len(charts(at)) == 3
+    assert not at.exception and len(charts(at)) == CHARTS["per_token"]
 
 
 def test_train_vs_inference():
     at = open_page("train_vs_inference")
     at.number_input(key="train_vs_inference.steps").set_value(6)
     run(at, "train_vs_inference")
-    assert len(charts(at)) == 4  # gap, both losses, BN statistics per layer, probe
+    assert len(charts(at)) == CHARTS["train_vs_inference"]
     assert "naive BN: eval mode − batch stats" in metric_labels(at)
     at.selectbox(key="train_vs_inference.metric").set_value("tid_var").run()
-    assert not at.exception and len(charts(at)) == 4
+    assert not at.exception and len(charts(at)) == CHARTS["train_vs_inference"]
 
 
 def test_gradients():
@@ -169,6 +185,6 @@ def test_gradients():
     at.number_input(key="gradients.steps").set_value(6)
     at.slider(key="gradients.layers").set_value(2)
     run(at, "gradients")
-    assert len(charts(at)) == 3  # global, per block, at init
+    assert len(charts(at)) == CHARTS["gradients"]
     profile = at.session_state["gradients.outcome"].data["profile"]
     assert set(profile["placement"]) == {"pre", "post"}

@@ -10,31 +10,24 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from ui import nav
+from core.experiments import SETUPS
+from tests.helpers import ARTIFACTS, CHARTS, PAGES, url_path
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
 SHOTS = ARTIFACTS / "screenshots"
 RUN_TIMEOUT_MS = 240_000  # one default experiment, on a busy 2-core machine
 VIEWPORT = {"width": 1400, "height": 1000}
 
-# url path -> (screenshot name, does it have a Run form, charts expected after the run)
-PAGES = {
-    "": ("1_overview", False, 1),
-    "live": ("2_live", True, 2),
-    "batch_size": ("3_batch_size", True, 2),
-    "padding": ("4_padding", True, 3),
-    "per_token": ("5_per_token", True, 3),
-    "train_vs_inference": ("6_train_vs_inference", True, 4),
-    "gradients": ("7_gradients", True, 3),
-}
+
+def shot(page: str) -> str:
+    """A page's screenshot name: its place in the menu, then its name (1_overview, 2_tour, ...)."""
+    return f"{PAGES.index(page) + 1}_{page}"
+
 
 # Records, in the page, when Run was clicked, when the first chart mark appeared and when the
 # script stopped running, with performance.now(): no polling delay in the numbers.
@@ -88,7 +81,7 @@ def _screenshot(page, name: str):
 def _assert_app_navigation(page):
     """The app's own menu (st.navigation), not Streamlit's legacy list of files."""
     links = page.locator('[data-testid="stSidebarNavLink"]')
-    assert links.count() == len(PAGES) + 1  # and the guided tour (tests/test_browser_share.py)
+    assert links.count() == len(PAGES)
     assert "Live comparison" in page.locator('[data-testid="stSidebarNav"]').inner_text()
 
 
@@ -124,14 +117,16 @@ def test_deep_link_then_stop_keeps_the_partial_run(server, browser):
         page.wait_for_timeout(800)
         assert _drawn_charts(page) >= 2
         _assert_no_errors(page)
-        _screenshot(page, "2b_live_stopped")
+        _screenshot(page, f"{shot('live')}_stopped")
     finally:
         context.close()
 
 
-@pytest.mark.parametrize("path", list(PAGES))
-def test_page_runs_its_default_experiment(server, browser, path):
-    name, has_form, n_charts = PAGES[path]
+@pytest.mark.parametrize("name", PAGES)
+def test_page_runs_its_default_experiment(server, browser, name):
+    """Every page of the menu (ui.nav.PAGES); one with a Run form (core.experiments.SETUPS) runs its
+    default experiment; then the page has drawn its charts (tests/helpers.CHARTS) and no error."""
+    path, has_form, n_charts = url_path(name), name in SETUPS, CHARTS[name]
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     try:
@@ -154,19 +149,13 @@ def test_page_runs_its_default_experiment(server, browser, path):
                 timeout=30_000,
             )
         page.wait_for_timeout(800)  # the last charts finish drawing
-        _screenshot(page, name)
+        _screenshot(page, shot(name))
         _assert_no_errors(page)
         assert _drawn_charts(page) >= n_charts
         if timing is not None:
             _record_timing(timing)
     finally:
         context.close()
-
-
-def test_every_page_of_the_menu_is_visited():
-    """A page added to the menu (ui/nav.py) without a browser test fails here."""
-    paths = {"" if i == 0 else Path(p.path).stem for i, p in enumerate(nav.PAGES)}
-    assert paths - set(PAGES) == {"tour"}  # the guided tour has its own (tests/test_browser_share.py)
 
 
 # A share link with settings off every default of the live page's form.
@@ -200,7 +189,7 @@ def test_share_link_opens_with_its_settings_and_runs_them(server, browser):
         page.wait_for_timeout(800)
         assert _drawn_charts(page) >= 2
         _assert_no_errors(page)
-        _screenshot(page, "8_share_link")
+        _screenshot(page, f"{len(PAGES) + 1}_share_link")
     finally:
         context.close()
 

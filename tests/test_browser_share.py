@@ -5,27 +5,24 @@ A run set by hand on the live page, its share link opened in a new browser conte
 session): the same settings, and Run gives the same numbers. A link with bad settings: one warning
 each, the page works. Each scenario from a click on the tour page to its drawn charts, timed
 (artifacts/precomputed_timings_browser.json). The presenter view: sidebar closed, settings folded,
-larger text (artifacts/screenshots/8_presenter.png).
+larger text (artifacts/screenshots/<n>_presenter.png, numbered after the pages' own).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from core.presets import PRESETS
+from tests.helpers import ARTIFACTS, CHARTS, PAGES, url_path
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
 VIEWPORT = {"width": 1400, "height": 1000}
 RUN_TIMEOUT_MS = 240_000
-CHARTS = {"live": 2, "batch_size": 2, "padding": 3, "per_token": 3, "train_vs_inference": 4, "gradients": 3}
 MARK = '[data-testid="stVegaLiteChart"] svg g.role-mark path'
 
 # In the page: when the scenario's link was clicked and when the first chart mark appeared.
@@ -125,9 +122,11 @@ def test_a_live_run_set_by_hand_and_its_share_link_agree(server, browser, page):
         other.context.close()
 
 
-# page -> a link's non-default settings, and how each shows: a number box or a slider's value
+# page -> a link's non-default settings, and how each shows: a number box or a slider's value; for
+# every page of the menu (a new page fails below until it has its entry)
 LINKS = {
-    "": {"seq": "3", "channel": "2"},
+    "overview": {"seq": "3", "channel": "2"},
+    "tour": {},  # no settings: the link is the bare page
     "live": {"steps": "70", "seed": "4", "x": "tokens"},
     "batch_size": {"steps": "60", "seeds": "3"},
     "padding": {"steps": "80", "seeds": "2"},
@@ -138,11 +137,14 @@ LINKS = {
 NUMBER_BOXES = ("steps", "seed")
 
 
-@pytest.mark.parametrize("path", list(LINKS))
-def test_a_link_sets_each_page(server, page, path):
-    query = LINKS[path]
-    _open(page, f"{server}/{path}?" + "&".join(f"{k}={v}" for k, v in query.items()))
-    name = path or "overview"
+def test_every_page_of_the_menu_has_a_link_case():
+    assert sorted(LINKS) == sorted(PAGES), {"missing": set(PAGES) - set(LINKS), "extra": set(LINKS) - set(PAGES)}
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_a_link_sets_each_page(server, page, name):
+    query = LINKS[name]
+    _open(page, f"{server}/{url_path(name)}?" + "&".join(f"{k}={v}" for k, v in query.items()))
     for key, value in query.items():
         if key in NUMBER_BOXES:
             expect(page.locator(f".st-key-{name}-{key} input")).to_have_value(value, timeout=30_000)
@@ -205,7 +207,7 @@ def test_the_presenter_view(server, page):
     assert "present=1" in page.url
     page.wait_for_timeout(800)
     (ARTIFACTS / "screenshots").mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "screenshots" / "8_presenter.png"))
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / f"{len(PAGES) + 2}_presenter.png"))
     _no_errors(page)
 
 

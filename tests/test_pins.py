@@ -74,7 +74,7 @@ def test_at_most_max_pins_and_only_finished_runs(live_page):
     at.run()
     assert not at.exception
     assert at.button(key="live.pin").disabled, "full: unpin one first"
-    assert len(chart_data(at, "Held-out loss")["run"].unique()) == pins.MAX_PINS + 1
+    assert len(chart_data(at, "Held-out loss (eval mode)")["run"].unique()) == pins.MAX_PINS + 1
     at.session_state["live.outcome"] = runner.Outcome("stopped", {"history": history}, 1.0, stopped=True)
     at.session_state[pins.KEY] = []
     at.run()

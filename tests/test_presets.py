@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -15,31 +16,27 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import experiments, precompute
+from core import experiments, precompute, reproduce
 from core.config import RunConfig
 from core.experiments import SETUPS
 from core.presets import BY_ID, PRESETS
-from ui import nav, runner, tour
+from tests.helpers import ARTIFACTS, CHARTS, HOME, PAGES, open_page
+from ui import tour
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-TIMEOUT = 240
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHARTS = {"live": 2, "batch_size": 2, "padding": 3, "per_token": 3, "train_vs_inference": 4, "gradients": 3}
 FORM_FIELDS = {"length_range": ("min_len", "max_len")}  # a form setting that stands for two config fields
 
 
 @pytest.fixture(autouse=True)
-def fresh_caches():
-    runner._shared_slot.clear()
+def fresh_caches(empty_store):
+    """Nothing recalled: no shared result (conftest.empty_store), no stored scenario loaded before."""
     tour._stored.clear()
 
 
 # ---------------------------------------------------------------- the scenarios themselves
 def test_scenarios_are_in_order_unique_and_on_existing_pages():
     assert [p.id for p in PRESETS] == list(BY_ID)
-    pages = {Path(p.path).stem for p in nav.PAGES}
     for p in PRESETS:
-        assert p.page in SETUPS and p.page in pages
+        assert p.page in SETUPS and p.page in PAGES
         assert p.look.count(". ") >= 1 and len(p.look) < 320, p.id  # two sentences, not an essay
 
 
@@ -63,10 +60,15 @@ def tiny(preset):
     return preset.config.replace(steps=3, eval_every=3), extras
 
 
+@pytest.mark.stored
 def test_every_scenario_has_current_files_and_nothing_else_is_stored():
     index = precompute.read_index()
-    assert list(index) == [p.id for p in PRESETS]  # one entry per scenario, in tour order
+    tables = [t.id for t in precompute.TABLES]
+    assert list(index) == [p.id for p in PRESETS] + tables  # one entry per scenario, in tour order, then tables
     expected = {precompute.INDEX}
+    for t in precompute.TABLES:
+        assert index[t.id]["config_ids"] == t.config_ids, f"{t.id}: stale, run python -m core.precompute"
+        expected |= {precompute.file_name(t.id, f) for f in index[t.id]["frames"]}
     for p in PRESETS:
         stored = index[p.id]
         assert stored["config_id"] == p.config.config_id, f"{p.id}: stale, run python -m core.precompute"
@@ -82,6 +84,7 @@ def test_every_scenario_has_current_files_and_nothing_else_is_stored():
     assert size < 3 * 2**20, f"{size} bytes: keep the committed data small"
 
 
+@pytest.mark.stored
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.id)
 def test_stored_frames_have_the_columns_and_types_the_code_makes_now(preset):
     cfg, extras = tiny(preset)
@@ -134,7 +137,7 @@ def test_the_precompute_command_writes_index_and_files(tmp_path, monkeypatch, ca
         ["index.json", "post_ln_init.history.csv.gz", "post_ln_init.profile.csv.gz"]
     )
     assert precompute.main(["--out", str(tmp_path), "--check"]) == 1  # the other scenarios are missing
-    assert "stale or missing: comparable" in capsys.readouterr().out
+    assert f"stale or missing: {PRESETS[0].id}" in capsys.readouterr().out
     with pytest.raises(SystemExit) as bad:
         precompute.main(["--out", str(tmp_path), "--only", "nope"])
     assert bad.value.code == 2
@@ -142,12 +145,7 @@ def test_the_precompute_command_writes_index_and_files(tmp_path, monkeypatch, ca
 
 # ---------------------------------------------------------------- in the app
 def open_tour() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(tour.TOUR_PAGE)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(Path(tour.TOUR_PAGE).stem)
 
 
 def precomputed(at: AppTest, page: str) -> bool:
@@ -232,7 +230,10 @@ def test_rerun_live_trains_exactly_the_scenario(monkeypatch):
     assert len(calls) == len(PRESETS)
 
 
+@pytest.mark.stored
 def test_rerun_live_gives_the_stored_numbers():
+    """Re-run live in the app keeps the reproducibility contract with the stored results
+    (core/reproduce.py): identical on the machine that stored them, within float noise elsewhere."""
     preset = BY_ID["add_padding"]
     stored = precompute.load(preset)
     at = open_tour()
@@ -240,9 +241,26 @@ def test_rerun_live_gives_the_stored_numbers():
     at.button(key=f"_tour.{preset.page}.rerun").click().run()
     assert not at.exception, at.exception
     live = at.session_state[f"{preset.page}.outcome"].data
-    assert list(live) == list(stored.frames)
-    for name, df in stored.frames.items():
-        pd.testing.assert_frame_equal(live[name], df, check_exact=False, rtol=1e-4, atol=1e-6)
+    assert reproduce.differences(stored.frames, _as_stored(live, stored.frames)) == []
+
+
+@pytest.mark.stored
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p.page in tour.SINGLE_RUN], ids=lambda p: p.id)
+def test_a_new_run_of_a_scenario_keeps_the_contract_with_its_stored_results(preset):
+    stored = precompute.load(preset)
+    made = experiments.compute(preset.page, preset.config, preset.settings)
+    assert reproduce.differences(stored.frames, _as_stored(made, stored.frames)) == []
+
+
+def _as_stored(frames: dict, stored: dict) -> dict:
+    """Frames as the stored files hold them: written with 7 significant digits and read back."""
+    out = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, df in frames.items():
+            path = Path(folder) / f"{name}.csv.gz"
+            precompute.write_frame(df, path)
+            out[name] = precompute.read_frame(path, {c: str(t) for c, t in stored[name].dtypes.items()})
+    return out
 
 
 def test_a_scenario_without_stored_results_runs_live(monkeypatch, tmp_path):
@@ -270,20 +288,13 @@ def test_changing_a_setting_leaves_the_scenario():
 
 
 def test_an_unknown_scenario_is_named_and_ignored():
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("app_pages/gradients.py")
-    at.query_params["scenario"] = "nope"
-    at.run()
-    assert not at.exception
+    at = open_page("gradients", {"scenario": "nope"})
     assert any("scenario=nope" in w.value and "post_ln_init" in w.value for w in at.warning)
 
 
 def test_a_scenario_link_to_another_page_opens_that_page():
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.query_params["scenario"] = "post_ln_init"  # on the overview
-    at.run()
-    assert not at.exception, at.exception
-    assert at.session_state["_tour.gradients.scenario"] == "post_ln_init"
-    assert len(at.get("vega_lite_chart")) == CHARTS["gradients"]
+    preset = BY_ID["post_ln_init"]
+    assert preset.page != HOME
+    at = open_page(HOME, {"scenario": preset.id})
+    assert at.session_state[f"_tour.{preset.page}.scenario"] == preset.id
+    assert len(at.get("vega_lite_chart")) == CHARTS[preset.page]

@@ -12,7 +12,6 @@ import math
 import re
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -22,17 +21,13 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import LIMITS, RunConfig
 from core.train import train_paired
+from tests.helpers import CHARTS, TIMEOUT, open_page
 from ui import runner, slots
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-TIMEOUT = 240  # seconds per script run: a busy 2-core machine
+pytestmark = pytest.mark.usefixtures("empty_store")  # every Run trains
+
 # 'none' blows up at this learning rate (non-finite loss within ~15 steps), LayerNorm does not.
 DIVERGING = {"norms": ["none", "ln"], "lr": 0.1, "steps": 40}
-
-
-@pytest.fixture(autouse=True)
-def empty_store():
-    runner._shared_slot.clear()
 
 
 @pytest.fixture
@@ -70,11 +65,7 @@ def training_threads() -> list[threading.Thread]:
 
 
 def open_live(**values) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("app_pages/live.py")
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page("live")
     set_form(at, **values)
     return at
 
@@ -122,7 +113,7 @@ def test_live_page_shows_a_diverged_model_auto_stopped_and_exports_clean_csv(dow
     h = out.data["history"]
     assert h[(h.norm == "none") & (h.metric == "train_loss")].step.max() < step  # its curves end there
     assert h[(h.norm == "ln") & (h.metric == "train_loss")].step.max() == DIVERGING["steps"] - 1  # LN went on
-    assert len(at.get("vega_lite_chart")) == 2  # both charts still render
+    assert len(at.get("vega_lite_chart")) == CHARTS["live"]  # both charts still render
 
     export = csv_is_clean(downloads["live_history.csv"]())
     assert set(export.norm) == {"none", "ln"} and export["value"].map(math.isfinite).all()
@@ -172,7 +163,7 @@ def test_leaving_mid_run_ends_training_and_stop_keeps_partial_results(downloads,
     out = at.session_state["live.outcome"]
     assert out.stopped
     assert any("Stopped" in w and "partial" in w for w in warnings(at)), warnings(at)
-    assert len(at.get("vega_lite_chart")) == 2
+    assert len(at.get("vega_lite_chart")) == CHARTS["live"]
     trained = out.data["history"]
     last = int(trained[trained.metric == "train_loss"].step.max())
     assert 19 <= last < 3000
@@ -209,7 +200,7 @@ def test_a_stop_before_the_first_step_keeps_the_earlier_results():
     at.run()  # the rerun after that Stop
     assert not at.exception, at.exception
     assert any("Stopped before training began" in w for w in warnings(at)), warnings(at)
-    assert at.session_state["live.outcome"] is first and len(at.get("vega_lite_chart")) == 2
+    assert at.session_state["live.outcome"] is first and len(at.get("vega_lite_chart")) == CHARTS["live"]
 
 
 # ---------------------------------------------------------------- concurrency
@@ -304,7 +295,7 @@ def test_a_busy_server_refuses_with_a_message_and_keeps_settings_and_results(mon
         busy = [w for w in warnings(at) if "busy" in w]
         assert len(busy) == 1 and "Run again" in busy[0], warnings(at)
         assert at.session_state["live.outcome"] is first  # earlier results still shown
-        assert len(at.get("vega_lite_chart")) == 2
+        assert len(at.get("vega_lite_chart")) == CHARTS["live"]
         assert at.number_input(key="live.steps").value == 7 and at.number_input(key="live.seed").value == 5
         assert "live.running" not in at.session_state
         at.run()  # any rerun (a display option, a late Stop click) still says why nothing new appeared
@@ -365,26 +356,19 @@ def test_stop_while_waiting_for_a_slot_trains_nothing_and_says_so(monkeypatch, s
         {"steps": "99999", "seed": "-4", "lr": "7", "batch_size": "3", "live.steps": "5"},
         {"steps": "abc", "norms": "foo,<script>", "task": "zzz", "length_range": "70,1", "seed": "1e400"},
         {"steps": "nan", "smooth": "inf", "log_y": "maybe", "x": "time", "unknown": "1", "norms": ""},
-        {"task": "control", "lengths": "longtail"},  # each valid, together not: a named error
+        {"task": "control", "lengths": "longtail"},  # each valid, together not: named, and Run fits the lengths
     ],
 )
 def test_nonsense_url_parameters_never_raise(params):
     """Whatever a link carries, the page draws, its widgets hold allowed values, and Run either
     trains or names the setting that is wrong (the link's own warnings are ui/share.py's)."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("app_pages/live.py")
-    at.query_params.update(params)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page("live", params)
     steps, seed = at.number_input(key="live.steps").value, at.number_input(key="live.seed").value
     assert LIMITS["steps"][0] <= steps <= LIMITS["steps"][1] and LIMITS["seed"][0] <= seed <= LIMITS["seed"][1]
+    if params.get("task") == "control":  # a combination the config rejects: one message naming the setting
+        assert len(at.error) == 1 and "sentence lengths" in at.error[0].value, [e.value for e in at.error]
     at.number_input(key="live.steps").set_value(4)
     at.button(key="live.run").click().run()
     assert not at.exception, at.exception
-    if params.get("task") == "control":  # a combination the config rejects: one message naming the setting
-        assert len(at.error) == 1 and "sentence lengths" in at.error[0].value, [e.value for e in at.error]
-        assert "live.outcome" not in at.session_state
-    else:
-        assert not at.error, [e.value for e in at.error]
-        assert at.session_state["live.outcome"].config.steps == 4
+    assert not at.error, [e.value for e in at.error]  # Run gives the control task the lengths it takes
+    assert at.session_state["live.outcome"].config.steps == 4

@@ -5,7 +5,6 @@ warning each, naming the parameter and what it allows, and the default; never an
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
@@ -13,16 +12,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import params as P
+from core.experiments import SETUPS
+from tests.helpers import APP, PAGES, TIMEOUT, open_page
 from ui import runner
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-TIMEOUT = 240
+pytestmark = pytest.mark.usefixtures("empty_store")  # every Run trains
+
 VALUE_WIDGETS = ("number_input", "pills", "select_slider", "slider", "selectbox", "toggle", "radio", "checkbox")
-
-
-@pytest.fixture(autouse=True)
-def empty_store():
-    runner._shared_slot.clear()
 
 
 # ---------------------------------------------------------------- the codec
@@ -92,18 +88,6 @@ def test_write_keeps_only_what_differs_unless_full():
 
 
 # ---------------------------------------------------------------- pages: by hand, then by link
-def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    if page != "overview":
-        at.switch_page(f"app_pages/{page}.py")
-    at.query_params.clear()
-    at.query_params.update(query or {})
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def widget(at: AppTest, key: str):
     for kind in VALUE_WIDGETS:
         try:
@@ -142,7 +126,7 @@ def numbers(at: AppTest, page: str) -> dict[str, pd.DataFrame]:
     return {name: df.drop(columns=["seconds"], errors="ignore") for name, df in data.items()}
 
 
-# page -> (form settings by hand, display settings by hand after the run)
+# page -> (form settings by hand, display settings by hand after the run), for every page of the menu
 EXPERIMENTS = {
     "live": (
         {
@@ -162,10 +146,39 @@ EXPERIMENTS = {
     "train_vs_inference": ({"steps": 6, "batch_size": 4, "seed": 1}, {"metric": "tid_var", "log_y": True}),
     "gradients": ({"steps": 6, "placement": "post", "seed": 2, "layers": 3}, {"x": "tokens", "smooth": 0.2}),
     "overview": ({}, {"seq": 2, "pos": 4, "channel": 3}),
+    "tour": ({}, {}),  # no settings: its link opens it as it is
+}
+# page -> link parameters it cannot use, for every page of the menu
+BAD = {
+    "live": {
+        "batch_size": "999",
+        "lr": "abc",
+        "norms": "bn,xx",
+        "task": "nope",
+        "steps": "99999",
+        "length_range": "30-3",
+        "smooth": "2",
+        "log_y": "maybe",
+        "x": "time",
+        "stesp": "4",
+    },
+    "batch_size": {"sizes": "3", "seeds": "0"},
+    "padding": {"lengths": "short", "seeds": "9"},
+    "per_token": {"layer": "block9.norm1", "when": "later", "batch_size": "-1"},
+    "train_vs_inference": {"metric": "loss", "seed": "-5"},
+    "gradients": {"layers": "99", "placement": "middle"},
+    "overview": {"pos": "99", "channel": "x"},
+    "tour": {"steps": "5"},
 }
 
 
-@pytest.mark.parametrize("page", list(EXPERIMENTS))
+def test_every_page_of_the_menu_has_its_link_cases():
+    """A page added to the menu (ui.nav.PAGES) fails here until it has its cases above."""
+    for cases in (EXPERIMENTS, BAD):
+        assert sorted(cases) == sorted(PAGES), {"missing": set(PAGES) - set(cases), "extra": set(cases) - set(PAGES)}
+
+
+@pytest.mark.parametrize("page", PAGES)
 def test_a_share_link_reproduces_the_settings_and_the_numbers(page):
     form, view = EXPERIMENTS[page]
     hand = open_page(page)
@@ -201,7 +214,7 @@ def test_a_share_link_reproduces_the_settings_and_the_numbers(page):
     assert share_link(linked, page) == link
 
 
-@pytest.mark.parametrize("page", [p for p in EXPERIMENTS if p != "overview"])
+@pytest.mark.parametrize("page", [p for p in PAGES if p in SETUPS])  # the pages with a Run form
 def test_every_setting_on_a_page_travels_in_its_link(page):
     """After a run (so the result widgets are drawn too), each value widget of the page is in its link."""
     form, _ = EXPERIMENTS[page]
@@ -214,29 +227,7 @@ def test_every_setting_on_a_page_travels_in_its_link(page):
     assert {k.removeprefix(f"{page}.") for k in widget_keys(at, page)} <= set(query)
 
 
-BAD = {
-    "live": {
-        "batch_size": "999",
-        "lr": "abc",
-        "norms": "bn,xx",
-        "task": "nope",
-        "steps": "99999",
-        "length_range": "30-3",
-        "smooth": "2",
-        "log_y": "maybe",
-        "x": "time",
-        "stesp": "4",
-    },
-    "batch_size": {"sizes": "3", "seeds": "0"},
-    "padding": {"lengths": "short", "seeds": "9"},
-    "per_token": {"layer": "block9.norm1", "when": "later", "batch_size": "-1"},
-    "train_vs_inference": {"metric": "loss", "seed": "-5"},
-    "gradients": {"layers": "99", "placement": "middle"},
-    "overview": {"pos": "99", "channel": "x"},
-}
-
-
-@pytest.mark.parametrize("page", list(BAD))
+@pytest.mark.parametrize("page", PAGES)
 def test_bad_link_settings_are_named_and_fall_back_to_the_defaults(page):
     good = open_page(page)
     defaults = values(good, widget_keys(good, page))
@@ -248,7 +239,7 @@ def test_bad_link_settings_are_named_and_fall_back_to_the_defaults(page):
     expected = {**defaults, "live.seed": 12} if page == "live" else defaults
     assert values(at, defaults) == expected  # the good one is taken, the bad ones default
     assert not set(BAD[page]) & set(at.query_params)  # the bad ones leave the address bar
-    if page != "overview":
+    if page in SETUPS:
         widget(at, f"{page}.steps").set_value(6)
         run(at, page)
         assert not at.warning, "the warnings go once the visitor runs their own settings"

@@ -14,13 +14,12 @@ from core.config import ConfigError, RunConfig
 from core.data import (
     BOS,
     IGNORE,
-    N_CHARS,
+    KEEP_ALL_CHARS,
+    MIN_COUNT,
     N_SPECIAL,
     PAD,
-    UNK,
     UPLOAD_MAX_BYTES,
     UPLOAD_MIN_CHARS,
-    VOCAB_SIZE,
     BatchStream,
     CorpusError,
     eval_set,
@@ -28,13 +27,15 @@ from core.data import (
     parse_corpus,
     register_corpus,
 )
+from core.tasks import TASKS
 from core.train import train_paired
+from tests.helpers import CHARTS
 
 pytestmark = pytest.mark.usefixtures("empty_store")  # every Run trains
 TEXT = (
     "It was the best of times, it was the worst of times; the quick brown fox jumps over the lazy dog.\n" * 3
     + "天地玄黄，宇宙洪荒。日月盈昃，辰宿列张。\n"
-) * 15  # 5k characters, more distinct ones (57) than the vocabulary keeps: the rare Chinese ones are UNK
+) * 15  # 4.7k characters, 50 distinct ones
 
 
 def corpus_config(**kw) -> RunConfig:
@@ -46,17 +47,36 @@ def corpus_config(**kw) -> RunConfig:
 def test_a_good_text_becomes_a_character_vocabulary_and_a_held_out_tail():
     c = parse_corpus(TEXT.encode())
     assert c.key == hashlib.sha256(TEXT.encode()).hexdigest()[:16]
-    assert len(c.chars) == N_CHARS and c.n_chars == len(TEXT) and c.n_distinct == len(set(TEXT))
-    assert c.chars[0] == " " and "黄" not in c.chars, "the most frequent kept, the rarest are UNK"
-    assert "列" in c.chars, "equally rare characters: the lower code point is kept (deterministic)"
+    assert c.n_chars == len(TEXT) and c.n_distinct == len(set(TEXT)) == 50
+    assert sorted(c.chars) == sorted(set(TEXT)) and c.unk_fraction == 0, "a short text keeps every character"
+    assert c.chars[0] == " ", "the most frequent first"
+    vocab = c.vocab
+    assert vocab.size == N_SPECIAL + 50 + 1 and vocab.unk == vocab.size - 1  # PAD, BOS, EOS, the characters, UNK
     ids = torch.cat([c.train, c.held_out])
     assert len(c.held_out) == pytest.approx(0.1 * len(TEXT), abs=1)
-    assert int(ids.min()) >= N_SPECIAL and int(ids.max()) == UNK < VOCAB_SIZE  # the model's vocabulary
-    assert c.unk_fraction == pytest.approx(float((ids == UNK).float().mean()))
-    decoded = "".join(c.chars[i - N_SPECIAL] if i != UNK else "?" for i in c.train[:30].tolist())
-    assert decoded == "It was the best of times, it w"
+    assert int(ids.min()) >= N_SPECIAL and int(ids.max()) < vocab.unk
+    assert vocab.decode(c.train[:30].tolist()) == "It was the best of times, it w"
     assert parse_corpus(b"\xef\xbb\xbf" + TEXT.encode()).key == c.key, "a byte-order mark is not text"
     assert parse_corpus(TEXT.replace("\n", "\r\n").encode()).key == c.key, "Windows line ends are newlines"
+
+
+def test_a_large_text_drops_only_its_rarest_characters():
+    rare = "".join(chr(0x4E00 + i) for i in range(MIN_COUNT - 1)) * (MIN_COUNT - 1)  # seen MIN_COUNT - 1 times each
+    text = TEXT * (KEEP_ALL_CHARS // len(TEXT) + 1) + rare
+    c = parse_corpus(text.encode())
+    assert set(c.chars) == set(TEXT), "every character seen at least MIN_COUNT times is kept, the rarer ones not"
+    assert c.unk_fraction == pytest.approx(len(rare) / len(text))
+    assert c.vocab.encode(rare[:2]) == [c.vocab.unk] * 2
+
+
+def test_a_chinese_text_is_not_mostly_unk():
+    """A Chinese text of a few thousand characters (the article this project grew from is one): a
+    vocabulary sized to it keeps its characters, so almost none are UNK (the old fixed vocabulary of
+    44 characters made 42% of the article UNK)."""
+    lines = TASKS["tangshi"].lines().train
+    text = "\n".join(lines[:800])  # about 5,600 characters, over 1,500 distinct
+    c = parse_corpus(text.encode())
+    assert c.n_distinct > 1000 and c.unk_fraction < 0.05, (c.n_distinct, c.unk_fraction)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +113,7 @@ def test_upload_batches_are_padded_windows_of_the_text():
     batches = [next(stream) for _ in range(6)]
     for b in batches:
         assert (b.tokens[:, 0] == BOS).all()
-        assert ((b.tokens >= 0) & (b.tokens < VOCAB_SIZE)).all()
+        assert ((b.tokens >= 0) & (b.tokens < get_corpus(cfg.corpus).vocab.size)).all()
         valid = b.valid
         assert (b.tokens[~valid] == PAD).all() and (b.targets[~valid] == IGNORE).all()
         # each input is the previous target: next-character prediction
@@ -165,7 +185,7 @@ def test_a_good_upload_switches_the_task_trains_and_a_removal_switches_back(live
     assert not at.exception and not at.error, [e.value for e in at.error]
     out = at.session_state["live.outcome"]
     assert out.config.task == "upload" and out.config.corpus == parse_corpus(TEXT.encode()).key
-    assert out.data["history"]["step"].max() == 8 and len(at.get("vega_lite_chart")) == 2
+    assert out.data["history"]["step"].max() == 8 and len(at.get("vega_lite_chart")) == CHARTS["live"]
     at.file_uploader(key="live.upload").clear().run()
     assert not at.exception and at.selectbox(key="live.task").value == "text"
 

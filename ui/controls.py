@@ -16,16 +16,18 @@ import streamlit as st
 
 from core import params as P
 from core.charts import PLACEMENT_LABELS
-from core.config import BATCHING, LENGTHS, LIMITS, NORM_LABELS, NORMS, PLACEMENTS, TASKS, ConfigError, RunConfig
+from core.config import BATCHING, LENGTHS, LIMITS, NORM_LABELS, NORMS, PLACEMENTS, ConfigError, RunConfig, lengths_for
+from core.tasks import TASKS
 from ui import upload
-from ui.i18n import t, translated
+from ui.i18n import lang, t, translated
+from ui.present import presenting
 
-TASK_LABELS = {
-    "text": "text: variable-length sentences, padded",
-    "control": "control: fixed length, no pads (BN-friendly)",
-    "upload": "your own text, by character (upload it on the Live comparison page)",
+LENGTH_LABELS = {
+    "fixed": "fixed (no pads)",
+    "uniform": "uniform",
+    "longtail": "long tail (many pads)",
+    "natural": "natural (a real text's own lines)",
 }
-LENGTH_LABELS = {"fixed": "fixed (no pads)", "uniform": "uniform", "longtail": "long tail (many pads)"}
 BATCHING_LABELS = {"random": "random", "bucketed": "bucketed by length"}
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -50,21 +52,20 @@ FIELD_LABELS = {
 # Settings survive a visit to another page. They travel in the URL through ui/share.py, not through
 # Streamlit's bind="query-params", which puts the on-screen (translated) label in the link.
 PERSIST = {"persist_state": "session"}
-PRESENT_KEY = "present"  # the presenter view (ui/share.py): the form folds away
 DEFAULT_SMOOTH = 0.85  # one-batch losses at batch 2 are very noisy
 X_LABELS = {"step": "steps", "tokens": "tokens seen"}
 
 
-def _choice(field: str, label: str, options: tuple[str, ...], labels: dict[str, str], help: str | None = None):
+def _choice(field: str, label: str, options: tuple[str, ...], labels: dict[str, str] | None, help: str | None = None):
     """A selectbox for one of the config's choice fields, labelled for people; ``label``, ``labels``
-    and ``help`` are English, shown translated."""
+    and ``help`` are English, shown translated (``labels=None``: the tasks, named by their records)."""
 
     def widget(key: str, cfg: RunConfig) -> dict:
         value = st.selectbox(
             t(label),
             options,
             index=options.index(getattr(cfg, field)),
-            format_func=translated(labels),
+            format_func=translated(labels) if labels is not None else task_label(),
             key=key,
             help=help and t(help),
             **PERSIST,
@@ -136,9 +137,10 @@ WIDGETS: dict[str, Callable[[str, RunConfig], dict]] = {
     "task": _choice(
         "task",
         "task",
-        TASKS,
-        TASK_LABELS,
-        "The control task needs sentence lengths = fixed. Your own text: upload it on the Live comparison page.",
+        tuple(TASKS),
+        None,
+        "Synthetic text, the control task (BatchNorm-friendly), real English or Chinese text, or your own. Each "
+        "task sets the sentence lengths it takes. Your own text: upload it on the Live comparison page.",
     ),
     "batch_size": _batch_size,
     "lengths": _choice(
@@ -170,15 +172,13 @@ def _parts(cfg: RunConfig) -> dict[str, str]:
     """The settings of a run in words, by field."""
     if cfg.lengths == "fixed":
         lengths = t("lengths fixed")
+    elif cfg.lengths == "natural":
+        lengths = t("lines of {lo}–{hi} tokens", lo=cfg.min_len, hi=cfg.max_len)
     else:
         lengths = t("lengths {kind} {lo}–{hi}", kind=t(LENGTH_LABELS[cfg.lengths]), lo=cfg.min_len, hi=cfg.max_len)
     return {
         "norms": ", ".join(t(NORM_LABELS[n]) for n in cfg.norms),
-        "task": {
-            "text": t("text task"),
-            "control": t("control task"),
-            "upload": t("your text {key}", key=cfg.corpus[:6]),
-        }[cfg.task],
+        "task": t("your text {key}", key=cfg.corpus[:6]) if cfg.task == "upload" else TASKS[cfg.task].name(lang()),
         "batch_size": t("batch {n}", n=cfg.batch_size),
         "lengths": lengths,
         "batching": {"random": t("random batching"), "bucketed": t("bucketed batching")}[cfg.batching],
@@ -222,7 +222,7 @@ def config_form(
     ``extra`` widgets (their values returned as a dict). Returns (config or None if invalid,
     extra values, whether Run was pressed with valid settings)."""
     values: dict[str, Any] = {}
-    fold = st.expander("Settings", icon=":material/tune:") if st.session_state.get(PRESENT_KEY) else nullcontext()
+    fold = st.expander("Settings", icon=":material/tune:") if presenting() else nullcontext()
     with fold, st.form(f"{page}.form"):
         if "norms" in fields:  # the main choice gets a full-width row of toggles
             values.update(_norms(f"{page}.norms", base))
@@ -231,7 +231,20 @@ def config_form(
             with cols[i % 4]:
                 values.update(WIDGETS[field](f"{page}.{field}", base))
         extras = extra() if extra else {}
-        submitted = st.form_submit_button(t("Run"), type="primary", icon=":material/play_arrow:", key=f"{page}.run")
+        submitted = st.form_submit_button(
+            t("Run"),
+            type="primary",
+            icon=":material/play_arrow:",
+            key=f"{page}.run",
+            on_click=_fit_lengths,
+            args=(page,),
+        )
+    if fitted := st.session_state.pop(f"{page}.lengths_fitted", None):
+        st.info(
+            t("Sentence lengths set to “{lengths}”: the task {task} takes no other.", lengths=t(LENGTH_LABELS[fitted[1]]),
+              task=TASKS[fitted[0]].name(lang())),
+            icon=":material/info:",
+        )  # fmt: skip
     submitted = submitted or st.session_state.pop(run_request_key(page), False)
     if values.get("task") == "upload":  # the text travels beside the config; the config names it by its hash
         values["corpus"] = upload.active_key()
@@ -241,6 +254,15 @@ def config_form(
         show_config_error(err)
         return None, extras, False
     return cfg, extras, submitted
+
+
+def _fit_lengths(page: str):
+    """On Run, before the page reruns: a task that takes other sentence lengths than the form holds
+    (control: fixed; real text: natural) gets its own, and the form shows them."""
+    task, lengths = st.session_state.get(f"{page}.task"), st.session_state.get(f"{page}.lengths")
+    if task in TASKS and lengths is not None and (fit := lengths_for(task, lengths)) != lengths:
+        st.session_state[f"{page}.lengths"] = fit
+        st.session_state[f"{page}.lengths_fitted"] = (task, fit)
 
 
 def run_request_key(page: str) -> str:
@@ -255,7 +277,7 @@ def form_params(base: RunConfig, fields: list[str] | tuple[str, ...]) -> list[P.
     lo, hi = (int(v) for v in LIMITS["max_len"])
     steps, seed = (tuple(int(v) for v in LIMITS[f]) for f in ("steps", "seed"))
     made = {
-        "task": lambda v: P.choice("task", TASKS, v),
+        "task": lambda v: P.choice("task", tuple(TASKS), v),
         "norms": lambda v: P.choices("norms", NORMS, v),
         "batch_size": lambda v: P.choice("batch_size", BATCH_SIZES, v),
         "lengths": lambda v: P.choice("lengths", LENGTHS, v),
@@ -325,3 +347,9 @@ def display_options(page: str, log_default: bool = False) -> dict[str, Any]:
 def smoothing(page: str) -> float:
     """The page's current smoothing, for a live chart drawn before the options are."""
     return st.session_state.get(f"{page}.smooth", DEFAULT_SMOOTH)
+
+
+def task_label():
+    """A ``format_func`` naming a task by its record's label in the visitor's language."""
+    language = lang()  # fixed now: Streamlit may call format_func outside the script's run
+    return lambda key: TASKS[key].label(language)

@@ -89,8 +89,10 @@ ZH: dict[str, str] = {
     "Overview": "概览",
     "What BatchNorm and LayerNorm pool, on a real batch.": "在一个真实的 batch 上看 BatchNorm 和 LayerNorm 各自汇总哪些值。",
     "Guided tour": "导览",
-    "The story in six one-click scenarios, from the control task where BatchNorm is fine to where it breaks.": (
-        "六个一键场景讲完整个故事：从 BatchNorm 表现良好的 control 任务，到它失效的各种设置。"
+    "The story in seven one-click scenarios: first the large failures (BatchNorm reading the future, a sentence "
+    "depending on its batch), then pads, small batches, the control task where it is fine, and Post-norm.": (
+        "七个一键场景讲完整个故事：先看大的失效（BatchNorm 读到未来、句子随所在 batch 而变），"
+        "再看 pad、小 batch、BatchNorm 表现良好的 control 任务，以及 Post-norm。"
     ),
     "Live comparison": "实时对比",
     "Train the norms side by side from the same init on the same batches; watch loss and gradients stream.": (
@@ -117,6 +119,29 @@ ZH: dict[str, str] = {
         "训练过程中各 block 的梯度范数，以及初始化时 Pre-norm 与 Post-norm 各层的梯度范数。"
     ),
     "BatchNorm vs LayerNorm in Transformers": "Transformer 中的 BatchNorm 与 LayerNorm",
+    "Loading the training engine (PyTorch)… the first visit to a fresh server takes a few seconds.": (
+        "正在加载训练引擎（PyTorch）……服务器刚启动后的第一次访问需要几秒钟。"
+    ),
+    "A norm layer subtracts a mean and divides by a standard deviation. The whole question is\n"
+    "**which values share that mean and variance**. Take the activations of a batch as a\n"
+    "B × T × C block: B sequences, T positions (short sentences padded to the longest), C channels.\n"
+    "\n"
+    "* **BatchNorm** pools **one channel** over **every sequence and every position** of the batch, pads included.\n"
+    "* **Masked BatchNorm** does the same over the **real tokens only**.\n"
+    "* **LayerNorm** pools **all channels of one token**, and nothing else.\n"
+    "\n"
+    "The principle: *only comparable values should share statistics.* In images, one channel at\n"
+    "every pixel of every image measures the same kind of thing, and BatchNorm works. In padded\n"
+    "text, one channel at a sentence start, a frequent word, a rare word and a pad are not alike;\n"
+    "and a batch of a few sentences is a noisy sample of them. LayerNorm sidesteps both.": (
+        "归一化层减去一个均值、除以一个标准差。关键问题只有一个：**哪些值共享这个均值和方差**。把一个 batch 的激活看作 B × T × C 的立方块：B 个序列，T 个位置（短句补 pad 到最长的句子），C 个通道。\n"
+        "\n"
+        "* **BatchNorm** 对**一个通道**，汇总 batch 中**每个序列的每个位置**，包括 pad。\n"
+        "* **Masked BatchNorm** 做同样的事，但**只汇总真实 token**。\n"
+        "* **LayerNorm** 汇总**一个 token 的全部通道**，别的都不管。\n"
+        "\n"
+        "原则：*只有可比的值才应该共享统计量。* 在图像中，同一通道在每张图的每个像素上度量的是同一类东西，所以 BatchNorm 有效。在补了 pad 的文本中，同一通道在句首、高频词、低频词和 pad 上的取值并不相似；而几个句子组成的 batch 只是它们的一个嘈杂样本。LayerNorm 同时避开了这两个问题。"
+    ),
     # ---------------------------------------------------------------- names of the norms and settings
     "LayerNorm": "LayerNorm",
     "BatchNorm (naive, pads counted)": "BatchNorm（朴素，计入 pad）",
@@ -142,14 +167,20 @@ ZH: dict[str, str] = {
     "seed": "随机种子",
     "sweep size": "扫描规模",
     "your own text": "你自己的文本",
-    "text task": "text 任务",
-    "control task": "control 任务",
     "your text {key}": "你的文本 {key}",
     "random batching": "随机组 batch",
     "bucketed batching": "分桶组 batch",
     "pre-norm": "Pre-norm",
     "post-norm": "Post-norm",
     "lengths fixed": "定长",
+    "lines of {lo}–{hi} tokens": "{lo}–{hi} 个 token 的诗行",
+    "natural (a real text's own lines)": "自然（真实文本自身的行长）",
+    "Sentence lengths set to “{lengths}”: the task {task} takes no other.": "句长已设为“{lengths}”：任务 {task} 只接受这一种。",
+    "Synthetic text, the control task (BatchNorm-friendly), real English or Chinese text, or your own. Each "
+    "task sets the sentence lengths it takes. Your own text: upload it on the Live comparison page.": (
+        "合成文本、control 任务（对 BatchNorm 友好）、真实的英文或中文文本，或者你自己的文本。每个任务决定它接受的句长设置。"
+        "你自己的文本：在“实时对比”页上传。"
+    ),
     "lengths {kind} {lo}–{hi}": "句长 {kind} {lo}–{hi}",
     "batch {n}": "batch {n}",
     "{n} steps": "{n} 步",
@@ -162,9 +193,6 @@ ZH: dict[str, str] = {
     "peak learning rate": "峰值学习率",
     "AdamW; linear warm-up, then cosine decay.": "AdamW；先线性 warm-up，再余弦衰减。",
     "Initial weights and data order.": "决定初始权重和数据顺序。",
-    "The control task needs sentence lengths = fixed. Your own text: upload it on the Live comparison page.": (
-        "control 任务要求句长分布为“定长”。使用你自己的文本：请在“实时对比”页上传。"
-    ),
     "Batches are padded to their longest sentence.": "每个 batch 都补 pad 到其中最长的句子。",
     "Random: any sentences share a batch. Bucketed: sentences of similar length share a batch (fewer pads).": (
         "随机：任意句子组成一个 batch。按长度分桶：长度相近的句子组成一个 batch（pad 更少）。"
@@ -173,9 +201,6 @@ ZH: dict[str, str] = {
     "Transformer).": "norm 的位置：在每个子层之前（Pre-norm），或在残差相加之后（Post-norm，即 2017 年原始 Transformer 的做法）。",
     "Pre-norm: x + f(norm(x))": "Pre-norm：x + f(norm(x))",
     "Post-norm: norm(x + f(x))": "Post-norm：norm(x + f(x))",
-    "text: variable-length sentences, padded": "text：变长句子，补 pad",
-    "control: fixed length, no pads (BN-friendly)": "control：定长、无 pad（对 BN 友好）",
-    "your own text, by character (upload it on the Live comparison page)": "你自己的文本，按字符（在“实时对比”页上传）",
     "steps": "步数",
     "tokens seen": "已见 token 数",
     "Steps, or real tokens seen (pads not counted).": "训练步数，或已见的真实 token 数（不计 pad）。",
@@ -274,21 +299,21 @@ ZH: dict[str, str] = {
     "full history CSV (every metric, every step, every setting)": "完整历史 CSV（每个指标、每一步、每项设置）",
     # ---------------------------------------------------------------- your own text
     "Your own text": "你自己的文本",
-    "Train the language-model task on a plain-text file of yours, character by character. Its {kept} most "
-    "frequent characters become the vocabulary (all others share one UNK token); each sentence is a window of "
-    "the text with a length drawn from the sentence-length settings, so batches are padded as usual. The last "
-    "{held:.0%} of the text is held out.": (
-        "用你自己的纯文本文件按字符训练语言模型任务。出现最多的 {kept} 个字符构成词表（其余字符共用一个 UNK token）；"
-        "每个“句子”是文本中的一个窗口，长度按句长设置抽取，所以 batch 照常补 pad。文本最后 {held:.0%} 作为留出集。"
+    "Train the language-model task on a plain-text file of yours, character by character. A text of up to "
+    "{keep_all:,} characters keeps every character it has; in a longer one, characters seen fewer than {min_count} "
+    "times share one UNK token (at most {max_chars:,} are kept). Each sentence is a window of the text with a "
+    "length drawn from the sentence-length settings, so batches are padded as usual. The last {held:.0%} of the "
+    "text is held out.": (
+        "用你自己的纯文本文件按字符训练语言模型任务。不超过 {keep_all:,} 个字符的文本保留它的每一个字符；更长的文本中，"
+        "出现少于 {min_count} 次的字符共用一个 UNK token（最多保留 {max_chars:,} 个字符）。每个句子是文本中的一个窗口，"
+        "长度按句长设置抽取，因此 batch 照常补 pad。文本的最后 {held:.0%} 留作留出集。"
     ),
     "Plain-text file (.txt, UTF-8, at most 1 MB)": "纯文本文件（.txt，UTF-8，最大 1 MB）",
     "**{name}**: {n:,} characters, {distinct:,} distinct; {unk:.1%} of the text is UNK. The task is now “your "
     "own text”: press Run.": "**{name}**：{n:,} 个字符，{distinct:,} 种不同字符；{unk:.1%} 的文本为 UNK。任务已切换为“你自己的文本”：点“运行”。",
     "Vocabulary, most frequent first: {chars}": "词表（按频率从高到低）：{chars}",
-    "{unk:.0%} of the characters are outside the {kept} kept ones and all read as UNK (a text in Chinese has "
-    "thousands of distinct characters): the model can only tell the frequent ones apart.": (
-        "{unk:.0%} 的字符不在保留的 {kept} 个字符之内，一律读作 UNK（中文文本有成千上万个不同的字）：模型只能区分高频字符。"
-    ),
+    "{unk:.0%} of the characters are rare ones that all read as UNK: the model can only tell the frequent ones "
+    "apart.": "{unk:.0%} 的字符是罕见字符，一律读作 UNK：模型只能区分高频字符。",
     "The file is empty (or blank).": "文件是空的（或只有空白）。",
     "The file has {size:,} bytes; the limit is {limit:,} bytes (1 MB).": "文件有 {size:,} 字节，上限为 {limit:,} 字节（1 MB）。",
     "This is not a plain-text file: it contains NUL bytes.": "这不是纯文本文件：其中含有 NUL 字节。",
@@ -324,34 +349,39 @@ ZH: dict[str, str] = {
     "Larger text, the settings folded away, the sidebar closed: for a projector. In a link: ?present=1": (
         "更大的字号，设置折叠起来，侧边栏收起：适合投影。在链接中：?present=1"
     ),
-    "Six scenarios that tell the story in order. Each opens its page with the settings filled in and its results "
+    "Seven scenarios that tell the story in order. Each opens its page with the settings filled in and its results "
     "shown at once (precomputed, and labelled so; Re-run live trains them in front of you). For a projector, "
     "switch on the presenter view in the sidebar, or add ?present=1 to the link.": (
-        "六个场景按顺序讲完整个故事。每个场景打开对应页面，设置已填好，结果立即显示（预先计算，并如此标注；"
+        "七个场景按顺序讲完整个故事。每个场景打开对应页面，设置已填好，结果立即显示（预先计算，并如此标注；"
         "“实时重跑”会当场训练）。用投影仪时，请在侧边栏打开演示模式，或在链接中加上 ?present=1。"
     ),
     "Open": "打开",
     "Precomputed · {title} · {settings}": "预先计算 · {title} · {settings}",
     "**Guided tour {i}/{n} · {title}**": "**导览 {i}/{n} · {title}**",
     ":material/inventory_2: **Precomputed results**, shown at once (they took {seconds:.0f} s to train with "
-    "`python -m core.precompute`). Re-run live to train them here: same settings, same numbers.": (
+    "`python -m core.precompute`). Re-run live to train them here with the same settings: on the machine that "
+    "stored them the numbers are identical; on another processor they are equal within float noise (the last "
+    "digits of some figures differ).": (
         ":material/inventory_2: **预先计算的结果**，立即显示（用 `python -m core.precompute` 训练耗时 {seconds:.0f} 秒）。"
-        "点“实时重跑”在这里训练：同样的设置，同样的数字。"
+        "点“实时重跑”用同样的设置在这里训练：在生成这些结果的机器上数字完全相同；换一种处理器，数字在浮点误差范围内相等"
+        "（部分数字的最后几位不同）。"
     ),
     "Re-run live": "实时重跑",
     "Next: {title}": "下一个：{title}",
     "Back to the tour": "回到导览",
-    "BatchNorm works on comparable data": "数据可比时 BatchNorm 有效",
-    "The control task: fixed-length sequences, no pads, every position alike, as pixels are in an image. "
-    "BatchNorm's gap to LayerNorm stays at zero, even at batch 2: pooling comparable values is fine.": (
-        "control 任务：定长序列、没有 pad、每个位置分布相同，就像图像中的像素。"
-        "即使 batch 为 2，BatchNorm 与 LayerNorm 的差距也保持为零：汇总可比的值没有问题。"
+    "BatchNorm reads the future": "BatchNorm 读到了未来",
+    "Bucketed batches: BatchNorm's batch statistics pool later tokens, so in training every position learns where "
+    "its sentence ends. The map's upper triangle shows the leak; with running statistics it is gone, the loss "
+    "(dashed) is far above the dotted one, and the sentences run on.": (
+        "按长度分桶的 batch：BatchNorm 的 batch 统计量汇总了后面的 token，于是训练时每个位置都学会了句子在哪里结束。"
+        "因果图的上三角显示了这种泄漏；改用 running 统计量后泄漏消失，loss（虚线）远高于点线，句子也停不下来。"
     ),
-    "Shrink the batch": "缩小 batch",
-    "Now padded sentences of varying length. BatchNorm's gap to LayerNorm is near zero at batch 32 and grows as "
-    "the batch shrinks to 2: fewer sentences per statistic, noisier normalisation.": (
-        "现在换成长短不一、补了 pad 的句子。batch 为 32 时 BatchNorm 与 LayerNorm 的差距接近零，"
-        "随 batch 缩小到 2 而变大：每个统计量依据的句子更少，归一化噪声更大。"
+    "Real text: a line depends on its batch": "真实文本：一行诗取决于它所在的 batch",
+    "Shakespeare's lines, two to a batch. Under BatchNorm one held-out line gets other predictions in every batch "
+    "it is put in (one line per batch in the probe) and later characters reach earlier ones; under LayerNorm "
+    "neither happens.": (
+        "莎士比亚的诗行，每个 batch 两行。在 BatchNorm 下，同一行留出集诗句放进不同的 batch 就得到不同的预测"
+        "（探针中每个 batch 一条线），后面的字符也会影响前面的预测；在 LayerNorm 下两者都不会发生。"
     ),
     "Add padding": "加入 padding",
     "Long-tailed lengths: more than half of each batch is pads. After LayerNorm every real token sits at mean 0, "
@@ -365,25 +395,31 @@ ZH: dict[str, str] = {
         "masked BatchNorm 不计入 pad：在探针中，batch 的 pad 变多时它的输出不再移动。"
         "但它的留出集 loss 并不比朴素 BatchNorm 好：mask 只解决了 pad 那一部分问题。"
     ),
-    "Bucketed batches hold sentences of one length, so BatchNorm's batch statistics tell the model where a sentence "
-    "ends. With them (dotted) its loss is low; with the running averages used at inference (dashed) it is far "
-    "worse.": (
-        "分桶后每个 batch 里的句子等长，于是 BatchNorm 的 batch 统计量告诉了模型句子在哪里结束。"
-        "用它们（点线）时 loss 很低；换成推理时使用的滑动平均（虚线）就差得多。"
+    "Shrink the batch": "缩小 batch",
+    "The loss itself: BatchNorm's gap to LayerNorm is near zero at batch 32 and grows as the batch shrinks to 2, "
+    "fewer sentences per statistic. At this scale it is small, a few hundredths of a nat, far less than the "
+    "failures before.": (
+        "再看 loss 本身：batch 为 32 时 BatchNorm 与 LayerNorm 的差距接近零，随 batch 缩小到 2 而变大，"
+        "因为每个统计量依据的句子更少。在这个规模下它很小，只有百分之几个 nat，远小于前面那些失效。"
+    ),
+    "BatchNorm works on comparable data": "数据可比时 BatchNorm 有效",
+    "The control task: fixed-length sequences, no pads, every position alike, as pixels are in an image. "
+    "BatchNorm's gap to LayerNorm stays at zero, even at batch 2: pooling comparable values is fine.": (
+        "control 任务：定长序列、没有 pad、每个位置分布相同，就像图像中的像素。"
+        "即使 batch 为 2，BatchNorm 与 LayerNorm 的差距也保持为零：汇总可比的值没有问题。"
     ),
     "Post-LN gradients at init": "初始化时 Post-LN 的梯度",
     "Look at the last chart, the gradients at step 0. Pre-norm gives every block a gradient of similar size; "
-    "under Post-norm the blocks get a tenth of what the embeddings and the head get: the uneven start that "
-    "makes it need warm-up.": (
-        "看最后一张图，第 0 步的梯度。Pre-norm 给每个 block 的梯度大小相近；Post-norm 下各 block 得到的梯度"
+    "under Post-norm blocks 1-5 get about a tenth of what the embeddings and the head get: the uneven start "
+    "that makes it need warm-up.": (
+        "看最后一张图，第 0 步的梯度。Pre-norm 给每个 block 的梯度大小相近；Post-norm 下第 1-5 个 block 得到的梯度"
         "只有 embedding 和输出头的十分之一左右：正是这种不均衡的起点使它需要 warm-up。"
     ),
     # ---------------------------------------------------------------- batch size
     "The Group Norm figure, live: final held-out loss against batch size for each norm. The default sweep "
-    "({sizes} batch sizes × {seeds} seeds × {steps} steps) takes well under a minute; raise steps or seeds for "
-    "smoother curves.": (
-        "实时重现 Group Norm 论文的图：每种 norm 的最终留出集 loss 随 batch 大小的变化。默认扫描"
-        "（{sizes} 种 batch 大小 × {seeds} 个种子 × {steps} 步）不到一分钟；增加步数或种子数可得到更平滑的曲线。"
+    "takes well under a minute; raise steps or seeds for smoother curves.": (
+        "实时重现 Group Norm 论文的图：每种 norm 的最终留出集 loss 随 batch 大小的变化。默认扫描不到一分钟；"
+        "增加步数或种子数可得到更平滑的曲线。"
     ),
     "{settings} · batch sizes {sizes} · {seeds} seed(s)": "{settings} · batch 大小 {sizes} · {seeds} 个种子",
     "Press Run to sweep the batch size (takes well under a minute).": "点“运行”扫描 batch 大小（不到一分钟）。",
@@ -405,10 +441,9 @@ ZH: dict[str, str] = {
     "Choose at least one batch size.": "请至少选择一种 batch 大小。",
     # ---------------------------------------------------------------- padding
     "Pads are not tokens, yet naive BatchNorm counts them in every channel's mean and variance. Sweep the length "
-    "distribution and batching, then see the pad-length probe. Default: 5 paired runs of {steps} steps, well "
-    "under a minute.": (
+    "distribution and batching, then see the pad-length probe. The default sweep takes well under a minute.": (
         "pad 不是 token，但朴素 BatchNorm 把它们计入每个通道的均值和方差。扫描句长分布和组 batch 方式，"
-        "再看 pad 长度探针。默认：5 组配对运行，每组 {steps} 步，不到一分钟。"
+        "再看 pad 长度探针。默认扫描不到一分钟。"
     ),
     "{settings} · lengths {lengths} · batching {batching} · {seeds} seed(s)": (
         "{settings} · 句长 {lengths} · 组 batch {batching} · {seeds} 个种子"
@@ -538,6 +573,8 @@ ZH: dict[str, str] = {
     "layers for the initialization profile": "初始化剖面的层数",
     "The profile uses a deeper model than the training run.": "剖面使用比训练运行更深的模型。",
     "gradients at initialization, Pre and Post…": "初始化时的梯度，Pre 与 Post…",
+    "writing: every model continues the same prompts…": "生成：每个模型续写同样的开头…",
+    "probing: which positions each output depends on, both ways…": "探测：每个输出依赖哪些位置，两种统计量各测一次…",
     "Global gradient norm before clipping (the run clips at 1). Compare the level and the spikes across norms.": (
         "裁剪前的全局梯度范数（训练时裁剪阈值为 1）。比较各 norm 的水平和尖峰。"
     ),
@@ -551,4 +588,89 @@ ZH: dict[str, str] = {
         "第 0 步，4 个 batch 的平均。Pre-norm：每个 block 得到的梯度大小相近。Post-norm：norm 位于残差路径上，"
         "到达各 block 的梯度与 embedding 和输出头的梯度相差几个数量级：正是这种不均衡的起点使它需要 warm-up（Xiong et al. 2020）。"
     ),
+    # ---------------------------------------------------------------- what each model writes, the causality map
+    "Held-out loss minus LayerNorm's": "留出集 loss 减去 LayerNorm 的",
+    "The held-out gap to LayerNorm, zoomed in: above the grey zero line a norm is worse than LayerNorm. Dashed: eval "
+    "mode, as deployed; dotted: with batch statistics.": (
+        "放大看与 LayerNorm 的留出集差距：在灰色零线以上，表示该 norm 比 LayerNorm 差。虚线：eval 模式（部署时的样子）；"
+        "点线：用 batch 统计量。"
+    ),
+    "What each model writes": "每个模型写出的文字",
+    "No model to write: every model diverged.": "没有可以生成文字的模型：所有模型都发散了。",
+    "prompt": "开头",
+    "The data behind this table": "这张表背后的数据",
+    "Each model continues the same openings of held-out sentences in eval mode, as it would be deployed, sampling at "
+    "temperature {temperature} with the same random numbers: where two lines differ, the models differ. ⏎: the model "
+    "ended the sentence; …: it reached the last position.": (
+        "每个模型在 eval 模式下（即部署时的样子）续写同样的留出集句子开头，以温度 {temperature} 采样，并使用同一组随机数："
+        "两行不同之处，就是模型不同之处。⏎：模型结束了句子；…：写到了最后一个位置。"
+    ),
+    "Each cell: how much the prediction at position i (row) moves when the token at position j (column) of the same "
+    "sentence is changed. Above the diagonal, a later token changes an earlier prediction: the model reads the "
+    "future. Causal attention forbids it; BatchNorm's batch statistics let it in, and with running statistics it is "
+    "gone.": (
+        "每个格子：把同一句子第 j 个位置（列）的 token 换掉后，第 i 个位置（行）的预测变化多少。对角线以上，"
+        "表示后面的 token 改变了前面的预测：模型读到了未来。因果 attention 不允许这样；BatchNorm 的 batch 统计量却把它放了进来，"
+        "而改用 running 统计量后它就消失了。"
+    ),
+    "The comparability of the tasks is not stored: run python -m core.precompute.": (
+        "各任务的可比性数据没有保存：请运行 python -m core.precompute。"
+    ),
+    "Measured at every norm layer's input of each task's trained LayerNorm model, over held-out real tokens (bar; tick: "
+    "the same tokens shuffled among the sentences). Small for every task: the tokens of one sentence are not more alike "
+    "than chance. What BatchNorm pools badly in text is not sentences but pads, a few sentences per batch, and later "
+    "positions (see Train vs inference).": (
+        "在每个任务训练好的 LayerNorm 模型中，于每个 norm 层的输入处、在留出集的真实 token 上测得（柱；短线：把同样的 token "
+        "在句子之间随机打乱后的值）。每个任务都很小：同一句子里的 token 并不比随机分组更相似。BatchNorm 在文本上汇总得不好的，"
+        "不是句子之间的差异，而是 pad、每个 batch 里寥寥几个句子，以及后面的位置（见“训练 vs 推理”）。"
+    ),
+    # ---------------------------------------------------------------- chart titles, axes and legends (core/charts.py)
+    "How alike are the values BatchNorm pools?": "BatchNorm 汇总的值有多相似？",
+    "share of each channel's variance between sentences (%)": "每个通道的方差中句子之间的占比（%）",
+    "between sentences (%)": "句子之间（%）",
+    "by chance (%)": "随机打乱时（%）",
+    "Which inputs each output depends on": "每个输出依赖哪些输入",
+    "batch statistics (as in training)": "batch 统计量（训练时）",
+    "running statistics (as deployed)": "running 统计量（部署时）",
+    "changed input position j": "被改动的输入位置 j",
+    "output position i": "输出位置 i",
+    "max |Δ logit|": "最大 |Δ logit|",
+    "statistics": "统计量",
+    "gap to LayerNorm (nats/token)": "与 LayerNorm 的差距（nats/token）",
+    "The same sentence in different batches": "同一个句子放在不同的 batch 里",
+    "Values that share the picked value's mean and variance": "与选中的值共享均值和方差的值",
+    "the picked value": "选中的值",
+    "not pooled with it": "不与它一起汇总",
+    "Gradient norm per block over training": "训练过程中各 block 的梯度范数",
+    "Gradient norms at initialization, per layer": "初始化时各层的梯度范数",
+    "Variance between vs within sequences (real tokens)": "序列之间 vs 序列之内的方差（真实 token）",
+    "between-sequence share of the variance (%)": "方差中序列之间的占比（%）",
+    "before the norm (input)": "norm 之前（输入）",
+    "after the norm (x̂)": "norm 之后（x̂）",
+    "random batches": "随机组成的 batch",
+    "batches bucketed by length": "按长度分桶的 batch",
+    "length distribution (padding of training batches)": "句长分布（训练 batch 的 pad 比例）",
+    "part of the model (input → output)": "模型的部分（输入 → 输出）",
+    "gradient norm at init (L2)": "初始化时的梯度范数（L2）",
+    "gradient norm (L2)": "梯度范数（L2）",
+    "grad norm": "梯度范数",
+    "mean grad norm": "平均梯度范数",
+    "held-out loss (nats/token)": "留出集 loss（nats/token）",
+    "mean over seeds": "各种子的均值",
+    "loss (nats/token)": "loss（nats/token）",
+    "min over seeds": "各种子中的最小值",
+    "max over seeds": "各种子中的最大值",
+    "mean over channels": "各通道的均值",
+    "std over channels": "各通道的标准差",
+    "p(true next token)": "p（真实的下一个 token）",
+    "position in the sentence": "句中位置",
+    "train batch": "训练 batch",
+    "global gradient norm": "全局梯度范数",
+    "eval mode − batch stats": "eval 模式 − batch 统计量",
+    "curve": "曲线",
+    "real tokens seen": "已见的真实 token 数",
+    "run": "运行",
+    "value": "数值",
+    "step": "步",
+    "role": "角色",
 }

@@ -28,7 +28,7 @@ from core.metrics import HISTORY_COLUMNS, RUN_COLUMNS
 from core.sweep import SweepProgress, run_sweep
 from core.train import Progress, RunResult, train_paired
 from ui import show, slots
-from ui.i18n import t
+from ui.i18n import lang, t
 
 STORE_ENTRIES = 24  # completed outcomes kept for everyone (a few MB each)
 STORE_TTL_S = 6 * 3600
@@ -234,7 +234,7 @@ def fixed_spec(chart: alt.TopLevelMixin) -> dict:
     return spec
 
 
-LIVE_CURVES = (charts.LOSS_SERIES, {"grad_norm": "global gradient norm"})  # the two live charts' metrics
+LIVE_CURVES = (charts.LOSS_SERIES, charts.GRAD_SERIES)  # the two live charts' metrics
 CURVE_COLUMNS = ["norm", "label", "series", "metric", "layer", "step", "tokens", "sparse", "value", "smoothed"]
 
 
@@ -274,14 +274,14 @@ class LiveCurves:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def live_specs(norms: tuple[str, ...], steps: int, smooth: float, titles: tuple[str, str]) -> list[dict]:
+def live_specs(norms: tuple[str, ...], steps: int, smooth: float, titles: tuple[str, str], lang: str) -> list[dict]:
     """The two live charts' specs, without data: redraws send data only, so the charts update in
     place. Cached: altair builds and validates them in about 0.1 s, on the way to the first point."""
     empty = pd.DataFrame(columns=HISTORY_COLUMNS)
     kw = {"smooth": smooth, "max_step": steps, "norms": norms}
     return [
-        fixed_spec(charts.loss_curves(empty, title=titles[0], **kw)),
-        fixed_spec(charts.grad_norm_curves(empty, title=titles[1], log_y=True, **kw)),
+        show.localized(fixed_spec(charts.loss_curves(empty, title=titles[0], **kw))),
+        show.localized(fixed_spec(charts.grad_norm_curves(empty, title=titles[1], log_y=True, **kw))),
     ]
 
 
@@ -292,7 +292,7 @@ def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
     live.keep("history", lambda: history_frame(rows, cfg))
     curves = [LiveCurves(metrics, smooth) for metrics in LIVE_CURVES]  # only what the live charts draw
     panes = [col.empty() for col in live.area.columns(2)]
-    specs = live_specs(cfg.norms, cfg.steps, smooth, (t("Loss"), t("Global gradient norm (before clipping)")))
+    specs = live_specs(cfg.norms, cfg.steps, smooth, (t("Loss"), t("Global gradient norm (before clipping)")), lang())
 
     def on_step(p: Progress):
         rows.extend(p.rows)
@@ -310,7 +310,7 @@ def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
             t("step {step} of {total} · {rate:.0f} steps/s", step=p.step, total=p.total, rate=rate) + gone,
         )
         for pane, spec, curve in zip(panes, specs, curves, strict=True):
-            pane.vega_lite_chart(curve.frame(), spec, width="stretch")
+            pane.vega_lite_chart(show.localized_frame(curve.frame()), spec, width="stretch")
 
     return train_paired(cfg, on_step=on_step, should_stop=lambda: live.cancelled)
 
@@ -342,8 +342,7 @@ def sweep(
                 seconds=time.perf_counter() - live.started,
             ),
         )
-        drawn = chart(p.summary)
-        slot.altair_chart(drawn, width=show.width_for(drawn))
+        show.draw(chart(p.summary), slot)
 
     return run_sweep(cfgs, on_run=on_run, should_stop=lambda: live.cancelled)
 

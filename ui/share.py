@@ -1,5 +1,5 @@
 """Every setting in the URL: a page's settings read from its link, checked, applied to its widgets,
-and written back as they change; the share link; the presenter view.
+and written back as they change; the share link.
 
 A page declares its settings as ``core.params.Param``s (the form's from ``controls.form_params``,
 the others next to their widgets) and calls ``settings(page, params)`` once, before drawing any
@@ -25,22 +25,13 @@ import streamlit as st
 
 from core import params as P
 from core.params import Param
-from ui import controls, tour
+from ui import tour
 from ui.i18n import t
+from ui.present import PRESENT, presenting
 
-PRESENT = P.flag(controls.PRESENT_KEY, False)  # the presenter view, on every page
 SCENARIO = "scenario"  # a guided-tour scenario (ui/tour.py)
 LANG = "lang"  # the language switch (ui/i18n.py)
 GLOBAL = (PRESENT.name, SCENARIO, LANG)  # not a page's settings: kept across pages, never "unknown"
-
-# Presenter view: larger type everywhere (Streamlit sizes in rem), charts' text a little larger.
-PRESENTER_CSS = """
-<style>
-html { font-size: 125%; }
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; max-width: 100%; }
-[data-testid="stVegaLiteChart"] svg text { font-size: 13px; }
-</style>
-"""
 
 
 def _state(page: str, what: str) -> str:
@@ -127,32 +118,3 @@ def share_button(page: str):
             )
         )
         st.code(link(page), language=None, wrap_lines=True)
-
-
-# ---------------------------------------------------------------- presenter view
-def presenting() -> bool:
-    return bool(st.session_state.get(PRESENT.name, False))
-
-
-def presenter_view():
-    """The sidebar switch for the presenter view, and its style when on; call before the pages
-    run. ``?present=1`` in a newly opened link turns it on, ``present=0`` off."""
-    raw = st.query_params.get(PRESENT.name)
-    if raw is not None and raw != st.session_state.get("_url.present.seen"):
-        st.session_state["_url.present.seen"] = raw
-        try:
-            st.session_state[PRESENT.name] = PRESENT.decode(raw)
-        except ValueError:
-            problem = f"`present={raw}` is not allowed: `present` takes {PRESENT.allowed}"
-            st.warning(t("Link setting ignored: {problem}.", problem=problem))
-    st.sidebar.toggle(
-        t("Presenter view"),
-        key=PRESENT.name,
-        help=t("Larger text, the settings folded away, the sidebar closed: for a projector. In a link: ?present=1"),
-    )
-    if presenting() and not st.session_state.get("_url.present.collapsed"):
-        st.set_page_config(initial_sidebar_state="collapsed")  # once: the presenter may open it again
-    st.session_state["_url.present.collapsed"] = presenting()
-    if presenting():
-        st.html(PRESENTER_CSS)
-    return presenting()

@@ -3,6 +3,8 @@ metrics of a paired run."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -10,7 +12,8 @@ import streamlit as st
 from core.analysis import in_norm_order, last_values, mean_tail
 from core.charts import NORM_COLORS
 from core.config import NORM_LABELS, NORMS
-from ui.i18n import t
+from core.generate import TEMPERATURE
+from ui.i18n import DEFAULT, lang, t
 
 # Metric labels are narrow: names as short as can be while still telling the norms apart.
 SHORT_LABELS = {"ln": "LayerNorm", "bn": "naive BN", "masked_bn": "masked BN", "rms": "RMSNorm", "none": "no norm"}
@@ -21,9 +24,54 @@ def width_for(ch: alt.TopLevelMixin) -> str:
     return "stretch" if isinstance(ch, alt.LayerChart | alt.Chart) else "content"
 
 
+# Columns of a chart's data whose values are names people read (legends, panel headers).
+SHOWN_COLUMNS = frozenset({"label", "series", "mode_label", "placement_label", "stage", "batching", "fill"})
+
+
+def localized(spec: Any) -> Any:
+    """A Vega-Lite spec (or part of one) in the visitor's language: titles (of the chart, axes,
+    legends, tooltips), the names in SHOWN_COLUMNS of its data, and the scale domains and sort
+    orders that list them. core/charts.py builds every chart in English; this is the one place
+    that translates them. Field names, filters and numbers are left alone."""
+    if isinstance(spec, dict):
+        out = {}
+        for key, value in spec.items():
+            if key == "datasets":
+                out[key] = {name: [_shown_row(row) for row in rows] for name, rows in value.items()}
+            elif key in ("title", "text") and isinstance(value, str):
+                out[key] = t(value)
+            elif key in ("domain", "sort") and isinstance(value, list):
+                out[key] = [t(v) if isinstance(v, str) else v for v in value]
+            else:
+                out[key] = localized(value)
+        return out
+    if isinstance(spec, list):
+        return [localized(v) for v in spec]
+    return spec
+
+
+def _shown_row(row: dict) -> dict:
+    return {k: t(v) if k in SHOWN_COLUMNS and isinstance(v, str) else v for k, v in row.items()}
+
+
+def localized_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A chart's data frame with the names in SHOWN_COLUMNS in the visitor's language."""
+    if lang() == DEFAULT:
+        return df
+    return df.assign(**{c: df[c].map(lambda v: t(v) if isinstance(v, str) else v) for c in SHOWN_COLUMNS & set(df)})
+
+
+def draw(ch: alt.TopLevelMixin, where=st):
+    """Draw an altair chart in the visitor's language."""
+    if lang() == DEFAULT:
+        where.altair_chart(ch, width=width_for(ch))
+    else:
+        where.vega_lite_chart(localized(ch.to_dict()), width=width_for(ch))
+
+
 def chart(ch: alt.TopLevelMixin, data: pd.DataFrame, caption: str, name: str):
     """The chart, a one-line caption saying what to look for, and the data behind it as CSV."""
-    st.altair_chart(ch, width=width_for(ch))
+    draw(ch)
     text, button = st.columns([5, 1], vertical_alignment="top")
     text.caption(caption)
     button.download_button(
@@ -36,6 +84,48 @@ def chart(ch: alt.TopLevelMixin, data: pd.DataFrame, caption: str, name: str):
         icon=":material/download:",
         type="tertiary",
         help=t("The data behind this chart"),
+    )
+
+
+def table(df: pd.DataFrame, caption: str, name: str, data: pd.DataFrame | None = None):
+    """A table, a one-line caption, and the data behind it as CSV (``data``, default the table)."""
+    st.dataframe(df, width="stretch", hide_index=True)
+    text, button = st.columns([5, 1], vertical_alignment="top")
+    text.caption(caption)
+    csv = df if data is None else data
+    button.download_button(
+        "CSV",
+        lambda: csv.to_csv(index=False),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"csv.{name}",
+        on_click="ignore",
+        icon=":material/download:",
+        type="tertiary",
+        help=t("The data behind this table"),
+    )
+
+
+def generations(frame: pd.DataFrame, name: str):
+    """What each model wrote: one row per prompt, one column per norm (core.generate)."""
+    st.subheader(t("What each model writes"))
+    if frame.empty:
+        st.info(t("No model to write: every model diverged."))
+        return
+    shown = frame.assign(text=frame["continuation"] + frame["ended"].map({True: " ⏎", False: " …"}))
+    wide = shown.pivot(index=["prompt_id", "prompt"], columns="norm", values="text").reset_index()
+    norms = [n for n in NORMS if n in wide.columns]
+    wide = wide[["prompt", *norms]].rename(columns={"prompt": t("prompt"), **{n: t(NORM_LABELS[n]) for n in norms}})
+    table(
+        wide,
+        t(
+            "Each model continues the same openings of held-out sentences in eval mode, as it would be deployed, "
+            "sampling at temperature {temperature} with the same random numbers: where two lines differ, the models "
+            "differ. ⏎: the model ended the sentence; …: it reached the last position.",
+            temperature=TEMPERATURE,
+        ),
+        name,
+        data=frame,
     )
 
 

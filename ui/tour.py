@@ -147,8 +147,9 @@ def banner(page: str, current: dict[str, Any], params: list[Param]):
             cols[0].caption(
                 t(
                     ":material/inventory_2: **Precomputed results**, shown at once (they took {seconds:.0f} s to "
-                    "train with `python -m core.precompute`). Re-run live to train them here: same settings, same "
-                    "numbers.",
+                    "train with `python -m core.precompute`). Re-run live to train them here with the same settings: "
+                    "on the machine that stored them the numbers are identical; on another processor they are equal "
+                    "within float noise (the last digits of some figures differ).",
                     seconds=seconds,
                 )
             )

@@ -15,7 +15,9 @@ import streamlit as st
 from core.data import (
     CORPUS_ERRORS,
     HELD_OUT_FRACTION,
-    N_CHARS,
+    KEEP_ALL_CHARS,
+    MAX_CHARS,
+    MIN_COUNT,
     UPLOAD_MAX_BYTES,
     CorpusError,
     parse_corpus,
@@ -27,6 +29,7 @@ TEXT = "upload.text"  # (file name, Corpus) of the session's accepted text
 ERROR = "upload.error"  # (file name, CorpusError) of a rejected file
 SEEN = "upload.seen"  # id of the file last read: each upload is parsed once
 MANY_UNK = 0.2  # above this share of UNK characters the visitor is told what it means
+SHOWN_CHARS = 200  # of the vocabulary, most frequent first (a Chinese text has thousands)
 
 
 def active_key() -> str:
@@ -42,11 +45,14 @@ def uploader(page: str):
     with st.expander(t("Your own text"), icon=":material/upload_file:", expanded=TEXT in st.session_state):
         st.caption(
             t(
-                "Train the language-model task on a plain-text file of yours, character by character. Its "
-                "{kept} most frequent characters become the vocabulary (all others share one UNK token); each "
-                "sentence is a window of the text with a length drawn from the sentence-length settings, so "
-                "batches are padded as usual. The last {held:.0%} of the text is held out.",
-                kept=N_CHARS,
+                "Train the language-model task on a plain-text file of yours, character by character. A text of up "
+                "to {keep_all:,} characters keeps every character it has; in a longer one, characters seen fewer "
+                "than {min_count} times share one UNK token (at most {max_chars:,} are kept). Each sentence is a "
+                "window of the text with a length drawn from the sentence-length settings, so batches are padded "
+                "as usual. The last {held:.0%} of the text is held out.",
+                keep_all=KEEP_ALL_CHARS,
+                min_count=MIN_COUNT,
+                max_chars=MAX_CHARS,
                 held=HELD_OUT_FRACTION,
             )
         )
@@ -108,15 +114,15 @@ def _status():
         ),
         icon=":material/check_circle:",
     )
-    shown = corpus.chars.replace("\n", "⏎").replace(" ", "␣").replace("\t", "⇥")
+    shown = corpus.chars[:SHOWN_CHARS].replace("\n", "⏎").replace(" ", "␣").replace("\t", "⇥")
+    shown += "…" if len(corpus.chars) > SHOWN_CHARS else ""
     st.caption(t("Vocabulary, most frequent first: {chars}", chars=f"`` {shown} ``"))
     if corpus.unk_fraction > MANY_UNK:
         st.warning(
             t(
-                "{unk:.0%} of the characters are outside the {kept} kept ones and all read as UNK (a text in "
-                "Chinese has thousands of distinct characters): the model can only tell the frequent ones apart.",
+                "{unk:.0%} of the characters are rare ones that all read as UNK: the model can only tell the "
+                "frequent ones apart.",
                 unk=corpus.unk_fraction,
-                kept=N_CHARS,
             ),
             icon=":material/warning:",
         )
