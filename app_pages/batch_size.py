@@ -37,7 +37,7 @@ def grid() -> dict:
 
 
 def live_sweep(live: runner.Live) -> experiments.Sweep:
-    return lambda cfgs, on_result: runner.sweep(live, cfgs, loss_chart, on_result)
+    return lambda cfgs, after, on_result: runner.sweep(live, cfgs, loss_chart, after, on_result)
 
 
 def loss_chart(summary):

@@ -60,6 +60,8 @@ def results(out: runner.Outcome):
         )
     if "generations" in out.data:
         show.generations(out.data["generations"], "live_generations")
+    elif out.config is not None and out.config.attention == "bidirectional":
+        st.caption(t("A bidirectional model predicts hidden tokens: it does not write, so there are no generations."))
     pins.compare(PAGE, out, opts)
     with st.expander(t("Export: summary and full history")):
         if "summary" in out.data:

@@ -10,7 +10,7 @@ from core.config import RunConfig
 from core.data import Batch, eval_set
 from core.tasks import TASKS
 from ui import controls, nav, share, show
-from ui.i18n import lang, t
+from ui.i18n import t
 
 PICTURE_CFG = RunConfig(min_len=3, max_len=12)  # short sentences, so the whole batch fits on screen
 PICTURE_ROWS = 5
@@ -79,7 +79,7 @@ def comparability():
     if table is None:
         st.info(t("The comparability of the tasks is not stored: run python -m core.precompute."))
         return
-    names = {task: TASKS[task].name(lang()) for task in table["task"].unique()}
+    names = {task: t(TASKS[task].names["en"]) for task in table["task"].unique()}
     show.chart(
         charts.comparability_chart(table, names),
         table,

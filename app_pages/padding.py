@@ -50,7 +50,7 @@ def loss_chart(summary):
 
 
 def live_sweep(live: runner.Live) -> experiments.Sweep:
-    return lambda cfgs, on_result: runner.sweep(live, cfgs, loss_chart, on_result)
+    return lambda cfgs, after, on_result: runner.sweep(live, cfgs, loss_chart, after, on_result)
 
 
 def results(out: runner.Outcome):

@@ -141,6 +141,13 @@ def results(out: runner.Outcome):
         )
     if "generations" in out.data:
         show.generations(out.data["generations"], f"{PAGE}_generations")
+    elif out.config is not None and out.config.attention == "bidirectional":
+        st.caption(
+            t(
+                "A bidirectional model may read every token, so there is no causality map and nothing written; the "
+                "train/inference gap and the probe above are what BatchNorm changes here."
+            )
+        )
     pins.compare(PAGE, out, opts)
 
 

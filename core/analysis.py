@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from core.config import NORMS, RunConfig
-from core.data import PAD, Batch, eval_batches, eval_set
+from core.data import IGNORE, PAD, Batch, eval_batches, eval_set
 from core.metrics import (
     CAUSALITY_MODES,
     capture_norm,
@@ -22,7 +22,6 @@ from core.metrics import (
     real_token_offset,
     variance_split,
 )
-from core.norms import BatchNorm
 
 EVAL_METRICS = ("eval_loss", "eval_loss_batch_stats")
 
@@ -68,20 +67,22 @@ def token_statistics(models: dict, cfg: RunConfig, when: str) -> tuple[pd.DataFr
 
 def probe_probabilities(models: dict, cfg: RunConfig, placements: int = 8) -> pd.DataFrame:
     """The batch-dependence probe as probabilities: held-out sentence 0 scored (with batch
-    statistics) inside ``placements`` random batches; p(true next token) at each position.
+    statistics) inside ``placements`` random batches; p(target) at each position that has one (every
+    position in a causal run: the next token; the hidden ones in a bidirectional run).
     Columns: norm, batch, pos, prob."""
     targets = eval_set(cfg).targets[0]
     frames = []
     for norm, model in models.items():
         logits = probe_logits(model, cfg, placements)  # (K, L, V)
         K, L, _ = logits.shape
-        probs = logits.softmax(-1)[:, torch.arange(L), targets[:L]]  # (K, L)
+        pos = torch.nonzero(targets[:L] != IGNORE).flatten()  # (P,)
+        probs = logits.softmax(-1)[:, pos, targets[pos]]  # (K, P)
         frames.append(
             pd.DataFrame(
                 {
                     "norm": norm,
-                    "batch": torch.arange(K).repeat_interleave(L).numpy(),
-                    "pos": torch.arange(L).repeat(K).numpy(),
+                    "batch": torch.arange(K).repeat_interleave(len(pos)).numpy(),
+                    "pos": pos.repeat(K).numpy(),
                     "prob": probs.reshape(-1).numpy(),
                 }
             )
@@ -92,14 +93,15 @@ def probe_probabilities(models: dict, cfg: RunConfig, placements: int = 8) -> pd
 def causality(models: dict, cfg: RunConfig) -> pd.DataFrame:
     """Every model's causality map (core.metrics.causality_map) in both modes, long: one row per
     (norm, mode, output position i, input position j) that a probed sentence has. A model without
-    a BatchNorm layer computes the same in both modes: its map is measured once and shown twice.
+    a norm that does not use the batch in training computes the same in both modes: its map is measured once
+    and shown twice.
     Columns: norm, mode, i, j, influence."""
     frames = []
     for norm, model in models.items():
         maps = {
             mode: causality_map(model, cfg, mode)
             for mode in CAUSALITY_MODES
-            if _batch_dependent(model) or mode == "eval"
+            if model.spec.batch_in_training or mode == "eval"
         }
         for mode in CAUSALITY_MODES:
             influence = maps.get(mode, maps["eval"])
@@ -109,10 +111,6 @@ def causality(models: dict, cfg: RunConfig) -> pd.DataFrame:
                                "influence": influence.reshape(-1).numpy()})  # fmt: skip
             frames.append(df.dropna())
     return pd.concat(frames, ignore_index=True)
-
-
-def _batch_dependent(model) -> bool:
-    return any(isinstance(m, BatchNorm) for m in model.modules())
 
 
 def comparability(model, cfg: RunConfig) -> pd.DataFrame:

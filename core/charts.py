@@ -15,10 +15,11 @@ import altair as alt
 import pandas as pd
 
 from core.config import NORM_LABELS, NORMS
+from core.norm_specs import NORM_SPECS
 
-# Tableau-10 hues: BN red and masked BN orange are neighbours (they are variants of one idea),
-# LayerNorm blue is the control, RMSNorm green its cousin, "no norm" brown-grey.
-NORM_COLORS = {"ln": "#4c78a8", "bn": "#e45756", "masked_bn": "#f58518", "rms": "#54a24b", "none": "#9d755d"}
+# Each norm's colour is in its record (core/norm_specs.py): Tableau-10 hues, the BatchNorm family red
+# and its neighbours, LayerNorm blue.
+NORM_COLORS = {key: spec.color for key, spec in NORM_SPECS.items()}
 
 LOSS_TITLE = "loss (nats/token)"
 HELD_OUT_TITLE = "held-out loss (nats/token)"
@@ -342,10 +343,14 @@ def sweep_chart(
     title: str,
     log2_x: bool = False,
     zero_rule: bool = False,
-) -> alt.LayerChart:
+    column: str | None = None,
+) -> alt.LayerChart | alt.FacetChart:
     """Mean over seeds (line and dots) with a min-max band, one colour per norm, against a numeric
-    ``x`` (``log2_x`` for batch sizes); ``zero_rule`` draws y = 0 (for gaps)."""
-    band = seed_band(summary, x, y)
+    ``x`` (``log2_x`` for batch sizes); ``zero_rule`` draws y = 0 (for gaps); ``column`` makes one
+    panel per value of that column (the attention setting: ATTENTION_TITLES names its panels)."""
+    band = seed_band(summary, x, y, [x, column] if column else [])
+    if column == "attention":
+        band = band.assign(attention=band["attention"].map(ATTENTION_TITLES))
     axis = alt.Axis(values=sorted(band[x].unique().tolist())) if log2_x else alt.Undefined
     scale = alt.Scale(type="log", base=2) if log2_x else alt.Undefined
     x_enc = alt.X(f"{x}:Q", title=x_title, scale=scale, axis=axis)
@@ -359,7 +364,54 @@ def sweep_chart(
     ]
     if zero_rule:
         layers.append(alt.Chart().mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0)))
+    if column:
+        order = (
+            [v for v in ATTENTION_TITLES.values() if v in set(band[column])] if column == "attention" else alt.Undefined
+        )
+        return (
+            alt.layer(*layers, data=band)
+            .properties(width=300, height=240)
+            .facet(
+                column=alt.Column(f"{column}:N", title=None, sort=order, header=alt.Header(labelFontSize=12)),
+                title=title,
+            )
+        )
     return alt.layer(*layers, data=band).properties(title=title, height=280, autosize=FIT_WIDTH)
+
+
+ATTENTION_TITLES = {"causal": "causal (a decoder)", "bidirectional": "bidirectional (an encoder)"}
+NO_DEPENDENCE = 1e-8  # batch dependence is drawn on a log axis: smaller values (exact zeros) sit here
+
+
+def dependence_chart(summary: pd.DataFrame, *, title: str = "A sentence's logits across 8 batches") -> alt.FacetChart:
+    """The batch-dependence probe after training (max |logit difference| of one held-out sentence
+    across 8 batches, with each norm's training-mode normalisation), one dot per run, on a log
+    axis, one panel per attention setting. Per-token norms sit at float noise; batch-statistics
+    norms far above. Columns: norm, attention, batch_size, seed, batch_dependence."""
+    data = labelled(summary).assign(
+        attention=summary["attention"].map(ATTENTION_TITLES),
+        dependence=summary["batch_dependence"].clip(lower=NO_DEPENDENCE),
+    )
+    order = [v for v in ATTENTION_TITLES.values() if v in set(data["attention"])]
+    chart = (
+        alt.Chart()
+        .mark_point(filled=True, size=70, opacity=0.8)
+        .encode(
+            x=alt.X("dependence:Q", title="max |Δ logit| across batches", scale=alt.Scale(type="log")),
+            y=alt.Y("label:N", title=None, sort=_label_order(data), axis=alt.Axis(labelLimit=260)),
+            color=norm_color(data["norm"].unique(), legend=False),
+            tooltip=[
+                alt.Tooltip("label:N", title="norm"),
+                alt.Tooltip("batch_size:Q", title="batch size"),
+                alt.Tooltip("seed:Q", title="seed"),
+                alt.Tooltip("batch_dependence:Q", title="max |Δ logit| across batches", format=".3g"),
+            ],
+        )
+        .properties(width=300, height=28 * data["norm"].nunique())
+    )
+    return alt.layer(chart, data=data).facet(
+        column=alt.Column("attention:N", title=None, sort=order, header=alt.Header(labelFontSize=12)), title=title
+    )
 
 
 def _band_tooltip(x: str, x_title: str, y_title: str, extra: Sequence[str] = ()) -> list:

@@ -8,6 +8,7 @@ Bad flags print one line, ``error: --flag: what is allowed, got what``, and exit
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from dataclasses import fields
@@ -15,18 +16,22 @@ from dataclasses import fields
 import pandas as pd
 
 from core.analysis import causality
-from core.config import LENGTHS, LIMITS, TASKS, RunConfig, fmt_number, lengths_for
+from core.config import ATTENTIONS, LENGTHS, LIMITS, TASKS, RunConfig, fmt_number, lengths_for
 from core.config import ConfigError as ConfigError
 from core.experiments import trained
 from core.generate import generations
 from core.metrics import with_config
-from core.sweep import MAX_SWEEP_RUNS, run_sweep, sweep_configs
+from core.sweep import EXECUTORS, MAX_SWEEP_RUNS, run_sweep, sweep_configs
 from core.train import RunResult, train_paired
 
 DEFAULTS = RunConfig()
 FLAG_OF = {f.name: "--" + f.name.replace("_", "-") for f in fields(RunConfig)}
 FLAG_OF["corpus"] = "--task"  # no --corpus flag: a text to train on is uploaded in the dashboard (task upload)
-SWEEP_FLAG_OF = {"batch_size": "--batch-sizes", "seed": "--seeds", "sweep": "--batch-sizes/--seeds/--lengths"}
+SWEEP_FLAG_OF = {
+    "batch_size": "--batch-sizes",
+    "seed": "--seeds",
+    "sweep": "--batch-sizes/--seeds/--lengths/--attention",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +86,12 @@ def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
         )
         p.add_argument("--seeds", type=_int_list("seed"), default=[0, 1, 2], help="comma list (default 0,1,2)")
         p.add_argument(
+            "--executor",
+            default="local",
+            help="local (worker processes on this machine) | ray (Ray tasks; optional, pip install ray) (default %(default)s)",
+        )
+        p.add_argument("--address", help="--executor ray: the Ray cluster to join (default: start one here)")
+        p.add_argument(
             "--lengths",
             help=f"comma list of {','.join(LENGTHS)} (default {d.lengths}; the task's own where it takes one)",
         )
@@ -96,6 +107,12 @@ def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
     p.add_argument("--max-len", type=_number("max_len", int), default=d.max_len)
     p.add_argument("--batching", default=d.batching, help="random | bucketed (default %(default)s)")
     p.add_argument("--placement", default=d.placement, help="pre | post (default %(default)s)")
+    if sweep:
+        p.add_argument(
+            "--attention", default=d.attention, help=f"comma list of {','.join(ATTENTIONS)} (default %(default)s)"
+        )
+    else:
+        p.add_argument("--attention", default=d.attention, help=f"{' | '.join(ATTENTIONS)} (default %(default)s)")
     p.add_argument("--steps", type=_number("steps", int), default=d.steps, help="default %(default)s")
     p.add_argument("--lr", type=_number("lr", float), default=d.lr, help="default %(default)s")
     p.add_argument("--d-model", type=_number("d_model", int), default=d.d_model)
@@ -145,7 +162,7 @@ def _base_config(a: argparse.Namespace, sweep: bool) -> RunConfig:
     }
     kw["lengths"] = lengths_for(a.task)  # unless given: the task's own where it takes only one (control, real text)
     if not sweep:
-        kw.update(batch_size=a.batch_size, seed=a.seed, lengths=a.lengths or kw["lengths"])
+        kw.update(batch_size=a.batch_size, seed=a.seed, lengths=a.lengths or kw["lengths"], attention=a.attention)
     return RunConfig(**kw)
 
 
@@ -182,10 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         base = _base_config(a, sweep)
         if sweep:
             lengths = [s.strip() for s in (a.lengths or base.lengths).split(",") if s.strip()]
-            cells = len(a.batch_sizes) * len(a.seeds) * max(1, len(lengths))
+            attentions = [s.strip() for s in a.attention.split(",") if s.strip()]
+            cells = len(a.batch_sizes) * len(a.seeds) * max(1, len(lengths)) * max(1, len(attentions))
             if cells > MAX_SWEEP_RUNS:  # refuse before building the grid: it could be huge
                 raise ConfigError("sweep", f"at most {MAX_SWEEP_RUNS} paired runs, got {cells}")
-            cfgs = sweep_configs(base, a.batch_sizes, a.seeds, lengths)
+            cfgs = sweep_configs(base, a.batch_sizes, a.seeds, lengths, attentions)
         else:
             cfgs = [base]
     except ConfigError as e:
@@ -199,8 +217,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.exit(2, f"error: --out: cannot write {a.out!r}: {_one_line(e.strerror or str(e))}\n")
     if sweep:
         results: list[RunResult] = []
-        run_sweep(cfgs, on_run=lambda p: results.append(p.result))
+        if a.executor not in EXECUTORS:
+            parser.exit(2, f"error: --executor: must be one of {', '.join(EXECUTORS)}, got {_one_line(a.executor)!r}\n")
+        if a.executor == "ray" and importlib.util.find_spec("ray") is None:
+            parser.exit(2, "error: --executor: ray is not installed (pip install -r requirements-dev.txt)\n")
+        run_sweep(cfgs, on_run=lambda p: results.append(p.result), executor=a.executor, address=a.address)
+        results.sort(key=lambda r: cfgs.index(r.config))  # as the cells were listed, however they finished
     elif a.command in ("generate", "probe"):
+        if cfgs[0].attention != "causal":
+            parser.exit(
+                2, f"error: --attention: {a.command} needs a causal model (an encoder neither writes nor leaks)\n"
+            )
         _after_training(a, cfgs[0])
         return 0
     else:

@@ -14,21 +14,20 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 
 from core import tasks
+from core.norm_specs import NORM_SPECS
 
 TASKS = tuple(tasks.TASKS)  # upload: the visitor's own text, at character level (``corpus``)
-NORMS = ("ln", "bn", "masked_bn", "rms", "none")
+NORMS = tuple(NORM_SPECS)  # core/norm_specs.py: one record per norm
 LENGTHS = ("fixed", "uniform", "longtail", "natural")  # natural: a real text's own line lengths
 BATCHING = ("random", "bucketed")
 PLACEMENTS = ("pre", "post")
+# causal: next-token prediction with a causal mask (a decoder); bidirectional: masked-token
+# prediction, 15% of real tokens hidden, every token sees every real token (an encoder, the
+# setting of the PowerNorm and TID papers)
+ATTENTIONS = ("causal", "bidirectional")
 CORPUS_KEY = "[0-9a-f]{16}"  # core.data.Corpus.key: the first 16 hex digits of the text's SHA-256
 
-NORM_LABELS = {
-    "ln": "LayerNorm",
-    "bn": "BatchNorm (naive, pads counted)",
-    "masked_bn": "BatchNorm (pads masked)",
-    "rms": "RMSNorm",
-    "none": "no norm",
-}
+NORM_LABELS = {key: spec.labels["en"] for key, spec in NORM_SPECS.items()}
 
 # (low, high) inclusive bounds of numeric fields. Caps keep one visitor from starving others.
 LIMITS: dict[str, tuple[float, float]] = {
@@ -88,6 +87,7 @@ class RunConfig:
     seed: int = 0  # init weights and data order; same seed, same numbers
     diverge_grad_norm: float = 1e4  # a model whose grad norm exceeds this is marked diverged
     corpus: str = ""  # task "upload" only: the key (content hash) of the text, see core.data.register_corpus
+    attention: str = "causal"  # causal (next token) | bidirectional (masked tokens, 15%), see ATTENTIONS
 
     def __post_init__(self):
         _check_choice("task", self.task, TASKS)
@@ -110,6 +110,7 @@ class RunConfig:
         _check_choice("lengths", self.lengths, LENGTHS)
         _check_choice("batching", self.batching, BATCHING)
         _check_choice("placement", self.placement, PLACEMENTS)
+        _check_choice("attention", self.attention, ATTENTIONS)
         for f in fields(self):
             if f.name in LIMITS:
                 _check_number(f.name, getattr(self, f.name), f.type)
@@ -117,6 +118,9 @@ class RunConfig:
             raise ConfigError("min_len", f"must be <= max_len ({self.max_len}), got {self.min_len}")
         if self.d_model % self.n_heads:
             raise ConfigError("n_heads", f"must divide d_model ({self.d_model}), got {self.n_heads}")
+        for n in norms:
+            if self.d_model % (k := NORM_SPECS[n].channels_multiple):
+                raise ConfigError("d_model", f"must be a multiple of {k} for {n}, got {self.d_model}")
         allowed = tasks.TASKS[self.task].lengths
         if self.lengths not in allowed:
             raise ConfigError(
@@ -132,6 +136,8 @@ class RunConfig:
         d["norms"] = list(self.norms)
         if not self.corpus:  # configs without a text keep the ids (and CSV columns) they had before the field
             del d["corpus"]
+        if self.attention == "causal":  # and so do causal ones, from before the attention setting
+            del d["attention"]
         return d
 
     @classmethod

@@ -24,6 +24,7 @@ so losses from different seeds and batch sizes are scored on the same sentences.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 from collections import Counter, OrderedDict
@@ -38,6 +39,7 @@ from core.tasks import BOS, EOS, LANGUAGE_SEED, N_SPECIAL, N_WORDS, PAD, TASKS, 
 
 IGNORE = -100  # target value at pad positions: cross_entropy skips it
 EVAL_SEED = 7919
+MASK_RATE = 0.15  # bidirectional runs: the share of real tokens hidden and predicted
 SUCCESSORS = 4  # each word is followed by one of 4 words: sparse, hence learnable
 CONTROL_MIX = (0.55, 0.25, 0.15, 0.05)  # weights of the permutations in the control chain
 WORDS_VOCAB = N_SPECIAL + N_WORDS  # ids of the synthetic tasks: PAD, BOS, EOS and the words
@@ -225,7 +227,10 @@ def vocab_of(cfg: RunConfig) -> Vocab:
 
 
 def uniform_loss(cfg: RunConfig) -> float:
-    """The run's 'learned nothing' line: cross-entropy of guessing uniformly (nats/token)."""
+    """The run's 'learned nothing' line: cross-entropy of guessing uniformly (nats/token). A hidden
+    token is a symbol, never EOS."""
+    if cfg.attention == "bidirectional":
+        return math.log(vocab_of(cfg).size - N_SPECIAL)
     return task_of(cfg).uniform_loss(vocab_of(cfg))
 
 
@@ -246,13 +251,17 @@ class BatchStream:
 
     def __init__(self, cfg: RunConfig, g: torch.Generator):
         self.cfg, self.g = cfg, g
+        self.masking = g  # bidirectional runs: what hides tokens (for_run gives it its own seed)
         self._queue: list[Batch] = []
 
     @classmethod
     def for_run(cls, cfg: RunConfig) -> BatchStream:
         """The training batches of the run ``cfg`` describes: seeded from cfg.seed, but a stream
-        of its own, apart from the generator that draws the initial weights."""
-        return cls(cfg, torch.Generator().manual_seed(cfg.seed + 1_000_003))
+        of its own, apart from the generator that draws the initial weights. A bidirectional run
+        draws the same sentences in the same batches and hides tokens with a generator of its own."""
+        stream = cls(cfg, torch.Generator().manual_seed(cfg.seed + 1_000_003))
+        stream.masking = torch.Generator().manual_seed(cfg.seed + 2_000_003)
+        return stream
 
     def __iter__(self):
         return self
@@ -260,7 +269,10 @@ class BatchStream:
     def __next__(self) -> Batch:
         if not self._queue:
             self._refill()
-        return self._queue.pop()
+        batch = self._queue.pop()
+        if self.cfg.attention == "bidirectional":
+            return hide_tokens(batch, mask_id(self.cfg), self.masking)
+        return batch
 
     def _refill(self):
         B, k = self.cfg.batch_size, self.POOL_BATCHES
@@ -282,7 +294,38 @@ def eval_sentences(task: str, lengths: str, min_len: int, max_len: int, n: int, 
 
 
 def eval_set(cfg: RunConfig) -> Batch:
+    """The held-out sentences; in a bidirectional run, with the same tokens hidden in every run."""
+    if cfg.attention == "bidirectional":
+        return _hidden_eval_sentences(cfg.task, cfg.lengths, cfg.min_len, cfg.max_len, cfg.eval_size, cfg.corpus)
     return eval_sentences(cfg.task, cfg.lengths, cfg.min_len, cfg.max_len, cfg.eval_size, cfg.corpus)
+
+
+@lru_cache(maxsize=32)
+def _hidden_eval_sentences(task: str, lengths: str, min_len: int, max_len: int, n: int, corpus: str) -> Batch:
+    cfg = RunConfig(task=task, lengths=lengths, min_len=min_len, max_len=max_len, corpus=corpus)
+    data = eval_sentences(task, lengths, min_len, max_len, n, corpus)
+    return hide_tokens(data, mask_id(cfg), torch.Generator().manual_seed(EVAL_SEED + 1))
+
+
+def mask_id(cfg: RunConfig) -> int:
+    """The id of the hidden-token symbol: one past the task's vocabulary (bidirectional models only)."""
+    return vocab_of(cfg).size
+
+
+def hide_tokens(batch: Batch, mask: int, g: torch.Generator) -> Batch:
+    """Masked-token prediction (BERT's objective, without its 80/10/10 replacement): each real
+    symbol (not BOS, not a pad) is hidden with probability MASK_RATE, and a sentence in which none
+    was drawn gets one hidden at random, so every sentence has a target. Hidden tokens become
+    ``mask``; the targets are the hidden tokens' own ids, IGNORE everywhere else."""
+    symbols = batch.valid & (batch.tokens >= N_SPECIAL)  # (B, T)
+    hidden = (torch.rand(batch.tokens.shape, generator=g) < MASK_RATE) & symbols
+    none = ~hidden.any(1) & symbols.any(1)  # (B,): sentences left without a target
+    pick = torch.multinomial(symbols[none].float(), 1, generator=g).squeeze(1) if none.any() else None
+    if pick is not None:
+        hidden[torch.nonzero(none).squeeze(1), pick] = True
+    tokens = batch.tokens.masked_fill(hidden, mask)
+    targets = batch.tokens.masked_fill(~hidden, IGNORE)
+    return Batch(tokens, targets, batch.valid, batch.lengths)
 
 
 def eval_batches(cfg: RunConfig) -> list[Batch]:

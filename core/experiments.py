@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pandas as pd
 
 from core.analysis import causality, comparability, pad_probe, pad_probe_batch, probe_probabilities, token_statistics
-from core.config import BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig, lengths_for
+from core.config import ATTENTIONS, BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig, lengths_for
 from core.generate import generations
 from core.model import build_models
-from core.sweep import init_grad_profile, run_sweep, sweep_configs
+from core.sweep import After, init_grad_profile, run_sweep, sweep_configs
 from core.tasks import TASKS
 from core.train import RunResult, train_paired
 
@@ -37,7 +38,9 @@ def _quiet(text: str) -> None:
 
 
 Train = Callable[[RunConfig], RunResult]
-Sweep = Callable[[list[RunConfig], Callable[[RunResult], None] | None], pd.DataFrame]
+# A sweep: (cells, what to compute on each cell's models where it trained, what to do with each
+# result as it arrives) -> the summary. core.sweep.run_sweep headless; ui.runner.sweep with a chart.
+Sweep = Callable[[list[RunConfig], After | None, Callable[[RunResult], None] | None], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -54,30 +57,48 @@ SETUPS = {
     # Small batches of mostly short, padded sentences: where BN's troubles show, in a few seconds.
     "live": Setup(
         RunConfig(batch_size=2, lengths="longtail"),
-        ("task", "norms", "batch_size", "lengths", "length_range", "batching", "placement", "steps", "lr", "seed"),
+        (
+            "task",
+            "norms",
+            "batch_size",
+            "lengths",
+            "length_range",
+            "batching",
+            "placement",
+            "attention",
+            "steps",
+            "lr",
+            "seed",
+        ),
     ),
     # Short runs, scored once at the end: 5 batch sizes x 2 seeds finish in well under a minute.
     "batch_size": Setup(
         RunConfig(steps=100, eval_every=100),
-        ("task", "norms", "lengths", "batching", "steps", "lr"),
+        ("task", "norms", "lengths", "batching", "attention", "steps", "lr"),
         {"sizes": (2, 4, 8, 16, 32), "seeds": 2},
     ),
     "padding": Setup(
         RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100),
-        ("norms", "batch_size", "length_range", "steps", "lr"),
+        ("norms", "batch_size", "length_range", "attention", "steps", "lr"),
         {"lengths": TASKS["text"].lengths, "batching": BATCHING, "seeds": 1},
     ),
     "per_token": Setup(  # many pads to see
         RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150),
-        ("task", "norms", "batch_size", "lengths", "batching", "placement", "steps", "seed"),
+        ("task", "norms", "batch_size", "lengths", "batching", "placement", "attention", "steps", "seed"),
     ),
     "train_vs_inference": Setup(  # the gap shows clearly
         RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=2, lengths="longtail", steps=200),
-        ("task", "norms", "batch_size", "lengths", "batching", "steps", "lr", "seed"),
+        ("task", "norms", "batch_size", "lengths", "batching", "attention", "steps", "lr", "seed"),
+    ),
+    # The fixes from the papers against LayerNorm and BatchNorm, decoder and encoder, small and large batches.
+    "fixes": Setup(
+        RunConfig(norms=("ln", "bn", "batchrenorm", "powernorm", "groupnorm"), steps=150, eval_every=150),
+        ("task", "norms", "lengths", "batching", "steps", "lr"),
+        {"sizes": (2, 32), "attentions": ("causal", "bidirectional"), "seeds": 1},
     ),
     "gradients": Setup(
         RunConfig(steps=200),
-        ("norms", "placement", "batch_size", "lengths", "steps", "lr", "seed"),
+        ("norms", "placement", "attention", "batch_size", "lengths", "steps", "lr", "seed"),
         {"layers": 6},  # deep enough for Post-norm's growth towards the output to show
     ),
 }
@@ -87,8 +108,10 @@ SETUPS = {
 MAX_SWEEP_STEPS = 20_000
 
 
-def headless_sweep(cfgs: list[RunConfig], on_result: Callable[[RunResult], None] | None = None) -> pd.DataFrame:
-    return run_sweep(cfgs, on_run=(lambda p: on_result(p.result)) if on_result else None)
+def headless_sweep(
+    cfgs: list[RunConfig], after: After | None = None, on_result: Callable[[RunResult], None] | None = None
+) -> pd.DataFrame:
+    return run_sweep(cfgs, on_run=(lambda p: on_result(p.result)) if on_result else None, after=after)
 
 
 def _capped(cfgs: list[RunConfig]) -> list[RunConfig]:
@@ -106,8 +129,11 @@ def _capped(cfgs: list[RunConfig]) -> list[RunConfig]:
 def comparison(cfg: RunConfig, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
     """The run's history and summary, and what each model writes (core.generate)."""
     res = train(cfg)
-    progress(WRITING)
-    return {"history": res.history, "summary": res.summary, "generations": generations(trained(res), cfg)}
+    frames = {"history": res.history, "summary": res.summary}
+    if cfg.attention == "causal":  # an encoder does not write
+        progress(WRITING)
+        frames["generations"] = generations(trained(res), cfg)
+    return frames
 
 
 def trained(res: RunResult) -> dict:
@@ -129,14 +155,17 @@ def per_token(cfg: RunConfig, train: Train = train_paired) -> Frames:
 
 
 def train_vs_inference(cfg: RunConfig, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
-    """The run, the batch-dependence probe, the causality map in both modes, and the generations."""
+    """The run, the batch-dependence probe and, in a causal model, the causality map in both modes
+    and the generations."""
     res = train(cfg)
     models = trained(res)
     progress(PROBING)
     frames = {"history": res.history, "summary": res.summary, "probe": probe_probabilities(models, cfg)}
-    frames["causality"] = causality(models, cfg)
-    progress(WRITING)
-    return {**frames, "generations": generations(models, cfg)}
+    if cfg.attention == "causal":  # in an encoder every output may read every input: nothing to leak
+        frames["causality"] = causality(models, cfg)
+        progress(WRITING)
+        frames["generations"] = generations(models, cfg)
+    return frames
 
 
 def gradients(cfg: RunConfig, layers: int, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
@@ -172,6 +201,13 @@ def padding_grid(cfg: RunConfig, lengths: Sequence[str], batching: Sequence[str]
     return _capped(cfgs)
 
 
+def fixes_grid(cfg: RunConfig, batch_sizes: Sequence[int], attentions: Sequence[str], seeds: int) -> list[RunConfig]:
+    """Attention settings x batch sizes x seeds 0..seeds-1, each run scored once, at its end."""
+    cfg = scored_at_end(cfg)
+    kept = [a for a in ATTENTIONS if a in attentions]  # in ATTENTIONS order, whatever order they came in
+    return _capped(sweep_configs(cfg, batch_sizes=sorted(batch_sizes), seeds=range(seeds), attentions=kept))
+
+
 def probe_config(cfgs: Sequence[RunConfig]) -> RunConfig | None:
     """The paired run whose models the pad-length probe uses: the first with variable lengths
     (uniform lengths, random batching by default), so its batches hold real pads."""
@@ -179,22 +215,27 @@ def probe_config(cfgs: Sequence[RunConfig]) -> RunConfig | None:
 
 
 def batch_size(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
-    return {"summary": sweep(cfgs, None)}
+    return {"summary": sweep(cfgs, None, None)}
 
 
 def padding(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
-    """The sweep's summary, and the pad-length probe on the models of ``probe_config(cfgs)``."""
-    probe_cfg, models = probe_config(cfgs), {}
+    """The sweep's summary, and the pad-length probe on the models of ``probe_config(cfgs)``,
+    computed where that cell trained (its models stay in its worker)."""
+    probe_cfg, probe = probe_config(cfgs), {}
 
-    def keep_probe_models(result: RunResult):
-        if result.config == probe_cfg:
-            models.update(result.models)
+    def keep_probe(result: RunResult):
+        probe.update(result.extra)
 
-    summary = sweep(cfgs, keep_probe_models)
-    batch = pad_probe_batch(probe_cfg) if probe_cfg else None
-    if batch is None or not models:  # no run with pads, or stopped before it finished
-        return {"summary": summary}
-    return {"summary": summary, "probe": pad_probe(models, batch, probe_cfg.max_len)}
+    summary = sweep(cfgs, partial(pad_probe_of, probe_cfg) if probe_cfg else None, keep_probe)
+    return {"summary": summary, **probe}  # no probe: no run with pads, or stopped before it finished
+
+
+def pad_probe_of(cfg: RunConfig, result: RunResult) -> Frames:
+    """The pad-length probe on ``result``'s models if it is the run of ``cfg`` (a sweep's ``after``)."""
+    batch = pad_probe_batch(cfg)
+    if result.config != cfg or batch is None:
+        return {}
+    return {"probe": pad_probe(result.models, batch, cfg.max_len)}
 
 
 # ---------------------------------------------------------------- any page, by name
@@ -204,6 +245,10 @@ def grid(page: str, cfg: RunConfig, extras: dict) -> list[RunConfig]:
         if not extras["sizes"]:
             raise ConfigError("sweep", "choose at least one batch size")
         return batch_size_grid(cfg, extras["sizes"], extras["seeds"])
+    if page == "fixes":
+        if not (extras["sizes"] and extras["attentions"]):
+            raise ConfigError("sweep", "choose at least one batch size and one attention setting")
+        return fixes_grid(cfg, extras["sizes"], extras["attentions"], extras["seeds"])
     if page == "padding":
         if not (extras["lengths"] and extras["batching"]):
             raise ConfigError("sweep", "choose at least one length distribution and one batching")
@@ -232,16 +277,19 @@ def compute(
         return batch_size(grid(page, cfg, extras), sweep)
     if page == "padding":
         return padding(grid(page, cfg, extras), sweep)
+    if page == "fixes":
+        return {"summary": sweep(grid(page, cfg, extras), None, None)}
     raise ValueError(f"no experiment on page {page!r}")
 
 
 # The frames each page's charts read, for checks of precomputed files.
 FRAMES = {
-    "live": ("history", "summary", "generations"),
+    "live": ("history", "summary", "generations"),  # a bidirectional run: no generations
     "per_token": ("history", "stats", "splits"),
-    "train_vs_inference": ("history", "summary", "probe", "causality", "generations"),
+    "train_vs_inference": ("history", "summary", "probe", "causality", "generations"),  # bidirectional: no last two
     "gradients": ("history", "profile"),
     "batch_size": ("summary",),
+    "fixes": ("summary",),
     "padding": ("summary", "probe"),
 }
 

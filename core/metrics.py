@@ -34,8 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from core.config import RunConfig
-from core.data import N_SPECIAL, Batch, eval_batches, eval_set
-from core.norms import BatchNorm
+from core.data import IGNORE, N_SPECIAL, Batch, eval_batches, eval_set
 
 HISTORY_COLUMNS = ["norm", "step", "tokens", "metric", "layer", "value"]
 RUN_COLUMNS = ["config_id", "task", "seed", "batch_size", "lengths", "batching", "placement"]
@@ -106,7 +105,7 @@ class GradNorms:
 BN_METRICS = ("bn_dist_mu", "bn_dist_var", "tid_mean", "tid_var")
 
 
-def bn_stat_metrics(bns: list[BatchNorm]) -> torch.Tensor:
+def bn_stat_metrics(bns: list[torch.nn.Module]) -> torch.Tensor:
     """(L, 4) = dist_mu, dist_var, TID_mean, TID_var for each BN layer's last batch statistics
     against the running estimates it had before that batch. All layers in one vectorised pass."""
     mu_b, invstd_b, mu_r, var_r = (
@@ -126,20 +125,26 @@ def bn_stat_metrics(bns: list[BatchNorm]) -> torch.Tensor:
 
 @contextmanager
 def batch_stats_mode(model: torch.nn.Module):
-    """Eval mode, but BN layers normalise with batch statistics and leave running stats alone.
-    On exit every flag is as it was."""
+    """Eval mode, but the layers of a norm that uses the batch in training normalise as in training
+    (batch statistics) and leave their state alone. On exit every flag is as it was."""
     was_training = model.training
-    bns = [m for m in model.modules() if isinstance(m, BatchNorm)]
-    was_batch_stats = [m.use_batch_stats for m in bns]
+    layers = batch_layers(model)
+    was_batch_stats = [m.use_batch_stats for m in layers]
     model.eval()
-    for m in bns:
+    for m in layers:
         m.use_batch_stats = True
     try:
         yield model
     finally:
-        for m, flag in zip(bns, was_batch_stats, strict=True):
+        for m, flag in zip(layers, was_batch_stats, strict=True):
             m.use_batch_stats = flag
         model.train(was_training)
+
+
+def batch_layers(model) -> list[torch.nn.Module]:
+    """The model's norm layers if its norm uses the batch in training (its record's
+    ``batch_in_training``, core/norm_specs.py), else none."""
+    return list(model.norm_layers().values()) if model.spec.batch_in_training else []
 
 
 def batch_stats_twin(model: torch.nn.Module) -> torch.nn.Module:
@@ -152,9 +157,8 @@ def batch_stats_twin(model: torch.nn.Module) -> torch.nn.Module:
     shared = {id(t): t for t in (*model.parameters(), *model.buffers())}
     twin = copy.deepcopy(model, shared)
     twin.eval()
-    for m in twin.modules():
-        if isinstance(m, BatchNorm):
-            m.use_batch_stats = True
+    for m in batch_layers(twin):
+        m.use_batch_stats = True
     return twin
 
 
@@ -169,11 +173,18 @@ def eval_mode(model: torch.nn.Module):
 
 
 # ---------------------------------------------------------------- held-out losses
+def targets(batch: Batch) -> int:
+    """How many tokens of ``batch`` are predicted (pads and, bidirectional, visible tokens are not)."""
+    return int((batch.targets != IGNORE).sum())
+
+
 @torch.no_grad()
 def _token_weighted_loss(model, batches: list[Batch]) -> float:
+    """Mean cross-entropy over every target of ``batches`` (each real token in a causal run, the
+    hidden ones in a bidirectional run), however they are batched."""
     total, count = 0.0, 0
     for b in batches:
-        n = int(b.lengths.sum())
+        n = targets(b)
         total += loss_fn(model(b.tokens, b.valid), b.targets).item() * n
         count += n
     return total / count
@@ -203,11 +214,11 @@ def eval_loss_batch_stats(model, cfg: RunConfig) -> float:
     batches one by one."""
     B = cfg.batch_size
     per = GROUP_ROWS // B  # batches per forward
-    if per < 2:
+    if per < 2 or not model.spec.stacks:  # only some norms normalise stacked batches apart
         return eval_loss_batch_stats_loop(model, cfg)
     batches = eval_batches(cfg)
     full = [b for b in batches if b.tokens.shape[0] == B]
-    bns = [m for m in model.modules() if isinstance(m, BatchNorm)]
+    bns = batch_layers(model)
     total, count = 0.0, 0
     with batch_stats_mode(model):
         for i in range(0, len(full), per):
@@ -223,12 +234,13 @@ def eval_loss_batch_stats(model, cfg: RunConfig) -> float:
             finally:
                 for m in bns:
                     m.groups = None
-            n = int(valid.sum())
-            total += loss_fn(logits, torch.cat([b.targets for b in stacked])).item() * n
+            labels = torch.cat([b.targets for b in stacked])
+            n = int((labels != IGNORE).sum())
+            total += loss_fn(logits, labels).item() * n
             count += n
         rest = [b for b in batches if b.tokens.shape[0] != B]  # a last, smaller batch
         if rest:
-            n = int(rest[0].lengths.sum())
+            n = targets(rest[0])
             total += _token_weighted_loss(model, rest) * n
             count += n
     return total / count
@@ -297,30 +309,42 @@ def causality_map(model, cfg: RunConfig, mode: str, batches: int = 4) -> torch.T
     T = cfg.max_len
     total, count = torch.zeros(T, T, dtype=torch.float64), torch.zeros(T, T, dtype=torch.float64)
     n_symbols = model.head.out_features - N_SPECIAL
-    bns = [m for m in model.modules() if isinstance(m, BatchNorm)]
+    batch = mode == "batch_stats" and model.spec.batch_in_training  # the other sentences matter
+    stacked = batch and model.spec.stacks  # all changed batches in one forward (BatchNorm.groups)
     context = batch_stats_mode(model) if mode == "batch_stats" else eval_mode(model)
     with context:
         for b in eval_batches(cfg)[:batches]:
             s = int(torch.argmax(b.lengths))  # the longest sentence: the most positions to probe
             n = int(b.lengths[s])
-            if not (bns and mode == "batch_stats"):  # per-token norms: the other sentences cannot matter
+            if not batch:  # per-token normalisation: the other sentences cannot matter
                 b, s = b.select([s]), 0
             B, L = b.tokens.shape
             copies = b.tokens.repeat(n + 1, 1, 1)  # (n+1, B, L): the batch, then one copy per changed position
             pos = torch.arange(n)
             old = copies[pos + 1, s, pos]
             copies[pos + 1, s, pos] = (old - N_SPECIAL + n_symbols // 2) % n_symbols + N_SPECIAL
-            for m in bns:
-                m.groups = (n + 1, torch.ones(B * (n + 1), L, dtype=torch.bool))
-            try:
-                logits = model(copies.reshape(-1, L), b.valid.repeat(n + 1, 1)).view(n + 1, B, L, -1)
-            finally:
-                for m in bns:
-                    m.groups = None
+            if stacked or not batch:
+                logits = _grouped_forward(model, copies, b.valid, stacked)
+            else:  # a batch-statistics norm without stacked batches: one forward per changed batch
+                logits = torch.stack([model(c, b.valid) for c in copies])
             moved = (logits[1:, s, :n] - logits[0, s, :n]).abs().amax(-1)  # (j, i)
             total[:n, :n] += moved.T.double()
             count[:n, :n] += 1
     return total / count
+
+
+def _grouped_forward(model, copies: torch.Tensor, valid: torch.Tensor, grouped: bool) -> torch.Tensor:
+    """Logits (G, B, L, V) of G batches (G, B, L) in one forward; ``grouped``: each normalised with
+    its own batch statistics (BatchNorm.groups), else per token."""
+    G, B, L = copies.shape
+    layers = batch_layers(model) if grouped else []
+    for m in layers:
+        m.groups = (G, torch.ones(G * B, L, dtype=torch.bool))
+    try:
+        return model(copies.reshape(-1, L), valid.repeat(G, 1)).view(G, B, L, -1)
+    finally:
+        for m in layers:
+            m.groups = None
 
 
 def largest_above_diagonal(influence: torch.Tensor) -> float:

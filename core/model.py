@@ -15,7 +15,8 @@ from torch import nn
 
 from core.config import RunConfig
 from core.data import vocab_of
-from core.norms import BatchNorm, make_norm
+from core.norm_specs import NORM_SPECS, NormSpec
+from core.norms import make_norm
 
 INIT_STD = 0.02  # GPT-2's init scale
 
@@ -27,12 +28,12 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)  # fused q, k, v projection
         self.proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, causal: bool = True) -> torch.Tensor:
         B, T, C = x.shape
         nh = self.n_heads
         q, k, v = self.qkv(x).view(B, T, 3, nh, C // nh).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
-        # Without pads the mask is purely causal and SDPA can take its fast is_causal path.
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=attn_mask is None)
+        # Without pads a causal mask is purely causal and SDPA can take its fast is_causal path.
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal and attn_mask is None)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))  # (B, T, C)
 
 
@@ -50,6 +51,7 @@ class Block(nn.Module):
     def __init__(self, cfg: RunConfig, norm: str):
         super().__init__()
         self.pre = cfg.placement == "pre"
+        self.causal = cfg.attention == "causal"
         self.norm1 = make_norm(norm, cfg.d_model, cfg.eps, cfg.bn_momentum)
         self.attn = Attention(cfg.d_model, cfg.n_heads)
         self.norm2 = make_norm(norm, cfg.d_model, cfg.eps, cfg.bn_momentum)
@@ -57,9 +59,9 @@ class Block(nn.Module):
 
     def forward(self, x, valid, attn_mask):
         if self.pre:
-            x = x + self.attn(self.norm1(x, valid), attn_mask)
+            x = x + self.attn(self.norm1(x, valid), attn_mask, self.causal)
             return x + self.mlp(self.norm2(x, valid))
-        x = self.norm1(x + self.attn(x, attn_mask), valid)
+        x = self.norm1(x + self.attn(x, attn_mask, self.causal), valid)
         return self.norm2(x + self.mlp(x), valid)
 
 
@@ -75,6 +77,7 @@ class TinyTransformer(nn.Module):
     def __init__(self, cfg: RunConfig, norm: str, vocab_size: int, generator: torch.Generator):
         super().__init__()
         self.norm_kind = norm
+        self.causal = cfg.attention == "causal"
         C = cfg.d_model
         self.tok_emb = nn.Embedding(vocab_size, C)
         self.pos_emb = nn.Embedding(cfg.max_len, C)
@@ -103,17 +106,25 @@ class TinyTransformer(nn.Module):
             out["final"] = self.norm_f
         return out
 
-    def bn_layers(self) -> dict[str, BatchNorm]:
-        return {k: m for k, m in self.norm_layers().items() if isinstance(m, BatchNorm)}
+    @property
+    def spec(self) -> NormSpec:
+        """The norm's record: what its layers depend on (core/norm_specs.py)."""
+        return NORM_SPECS[self.norm_kind]
+
+    def stat_layers(self) -> dict[str, nn.Module]:
+        """Norm layers that expose batch against running mean and variance (``mean_var`` norms)."""
+        return self.norm_layers() if self.spec.mean_var else {}
 
     def forward(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         B, T = tokens.shape
         x = self.tok_emb(tokens) + self.pos_emb.weight[:T]  # (B, T, C)
         attn_mask = None
-        if not bool(valid.all()):
+        if not bool(valid.all()) and self.causal:
             # Queries may see earlier real tokens only; every row keeps position 0 (a real token).
             causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()
             attn_mask = (causal & valid[:, None, :]).unsqueeze(1)  # (B, 1, T, T)
+        elif not bool(valid.all()):
+            attn_mask = valid[:, None, None, :]  # (B, 1, 1, T): every query sees every real token
         for block in self.blocks:
             x = block(x, valid, attn_mask)
         if self.norm_f is not None:
@@ -129,7 +140,7 @@ def build_models(cfg: RunConfig) -> dict[str, TinyTransformer]:
     parameter with the same name and shape (all but norm parameters a variant lacks).
     """
     models: dict[str, TinyTransformer] = {}
-    vocab_size = vocab_of(cfg).size
+    vocab_size = vocab_of(cfg).size + (cfg.attention == "bidirectional")  # and the hidden-token symbol
     for norm in cfg.norms:
         m = TinyTransformer(cfg, norm, vocab_size, torch.Generator().manual_seed(cfg.seed))
         if models:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import core.torch_threads  # noqa: F401  (one intra-op thread per process: see there)
+from core.norm_specs import NORM_SPECS
 
 
 class _Norm(nn.Module):
@@ -169,6 +170,244 @@ class BatchNorm(_Norm):
             self.running_var = torch.lerp(self.running_var, var * (n / (n - 1)), self.momentum)
 
 
+class GroupNorm(_Norm):
+    r"""Group normalization (Wu & He 2018) over groups of consecutive channels of each token.
+
+    .. math:: y = \frac{x - \mathrm{E}_g[x]}{\sqrt{\mathrm{Var}_g[x] + \epsilon}} \cdot \gamma + \beta
+
+    The C channels are split into ``num_groups`` groups of C / num_groups consecutive channels;
+    per token, each group is normalised with its own mean and biased variance. Reduces over the
+    channels of one group of one token only, so, like LayerNorm (``num_groups=1``), a token's output
+    never depends on any other token, its sentence, its batch, or padding. Identical in train and
+    eval mode (``use_batch_stats`` changes nothing), and a stacked forward of several batches is
+    already exactly per batch: it has no ``groups`` mode because it needs none. Equals
+    ``torch.nn.functional.group_norm`` on the (B*T, C) view, which is its hot path; with
+    ``capture`` set the formula is written out (x_hat: the normalised value before gain/bias).
+
+    Args:
+        num_features: C, divisible by ``num_groups``. num_groups: 8. eps: added to the variance
+            (default 1e-5).
+    Shape:
+        x: (B, T, C), valid: (B, T) (unused); output (B, T, C).
+    """
+
+    def __init__(self, num_features: int, num_groups: int = 8, eps: float = 1e-5):
+        if num_features % num_groups:
+            raise ValueError(f"num_groups ({num_groups}) must divide num_features ({num_features})")
+        super().__init__(num_features, eps)
+        self.num_groups = num_groups
+        self.use_batch_stats = False  # no effect: the layer never uses the batch
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        if not self.capture:
+            return F.group_norm(x.reshape(B * T, C), self.num_groups, self.weight, self.bias, self.eps).view(B, T, C)
+        xg = x.reshape(B, T, self.num_groups, C // self.num_groups)
+        var, mean = torch.var_mean(xg, dim=-1, keepdim=True, correction=0)  # (B, T, G, 1) each
+        return self._affine(x, ((xg - mean) * torch.rsqrt(var + self.eps)).reshape(B, T, C))
+
+
+class BatchRenorm(_Norm):
+    r"""Batch renormalization (Ioffe 2017), masked: batch statistics over real tokens, corrected
+    towards the running ones by r and d.
+
+    .. math:: \hat x = \frac{x - \mu_B}{\sigma_B} \cdot r + d,\quad y = \hat x \cdot \gamma + \beta,
+              \quad \sigma_B = \sqrt{\sigma^2_B + \epsilon},\quad \sigma_{run} = \sqrt{\sigma^2_{run} + \epsilon}
+
+    .. math:: r = \mathrm{clip}_{[1/r_{max}, r_{max}]}\Big(\frac{\sigma_B}{\sigma_{run}}\Big),\quad
+              d = \mathrm{clip}_{[-d_{max}, d_{max}]}\Big(\frac{\mu_B - \mu_{run}}{\sigma_{run}}\Big)
+
+    mu_B and sigma^2_B (biased) reduce over B and T, per channel, over the real tokens only (as the
+    masked BatchNorm): pads neither feed the statistics nor change a real token's output (pads are
+    still normalised, with the real tokens' statistics). r and d are constants in the backward pass
+    (detached); the gradient flows through mu_B and sigma_B as in BatchNorm.
+
+    Training: normalise as above with the running estimates as they were before this batch, then
+    update them from the real tokens as ``nn.BatchNorm1d`` does: ``running = (1 - momentum) *
+    running + momentum * stat``, unbiased variance (N / (N - 1) * sigma^2_B) into running_var; and
+    count the update in ``num_batches_tracked`` (int64). Clipping schedule (the paper: plain BN for
+    its first 5k steps, then r_max and d_max relaxed to 3 and 5), shortened for runs of a few
+    hundred steps (300 by default): training update k (1-based; k - 1 = num_batches_tracked before
+    it) uses r_max = 1 + (rmax - 1) * f_k and d_max = dmax * f_k with
+    f_k = clip((k - warmup) / ramp, 0, 1), so the first ``warmup`` (50) updates are exactly the
+    masked BatchNorm (r = 1, d = 0) and the bounds reach rmax, dmax after a further ``ramp`` (100).
+    Eval: normalise with the running estimates, as BatchNorm (r and d play no part).
+    ``use_batch_stats=True`` in eval mode normalises exactly as the next training forward would
+    (batch statistics, r and d at the current counter) and changes no state: no running-estimate
+    update, no counter increment. Buffers are updated in place, since core.metrics' batch-statistics
+    twin shares them and this layer's batch-statistics forward reads them.
+
+    ``last_stats`` = (mu_B, 1/sqrt(sigma^2_B + eps), running mean, running var), the last batch's
+    statistics and the running estimates as they were before absorbing them (set in training and
+    in ``use_batch_stats`` mode), as BatchNorm's, for core.metrics.bn_stat_metrics.
+    No ``groups`` mode (stacked batches each with its own statistics): not supported, it raises if
+    set; score batch by batch. Not a subclass of BatchNorm, so nothing takes it for one.
+
+    Args:
+        num_features: C. eps: 1e-5. momentum: 0.1. rmax: 3.0. dmax: 5.0. warmup: 50 updates of
+            plain BN. ramp: 100 updates over which the bounds relax linearly to rmax, dmax.
+    Shape:
+        x: (B, T, C), valid: (B, T) bool (None: every position is real); output (B, T, C).
+    """
+
+    groups = None  # stacked-batch scoring is not supported (see forward)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, rmax: float = 3.0,
+                 dmax: float = 5.0, warmup: int = 50, ramp: int = 100):  # fmt: skip
+        super().__init__(num_features, eps)
+        self.momentum, self.rmax, self.dmax, self.warmup, self.ramp = momentum, rmax, dmax, warmup, ramp
+        self.use_batch_stats = False
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+        self.last_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(r_max, d_max) for the next training update, as 0-dim tensors (no host sync)."""
+        k = self.num_batches_tracked + 1
+        f = ((k - self.warmup) / max(self.ramp, 1)).clamp(0.0, 1.0).to(self.running_var.dtype)
+        return 1.0 + (self.rmax - 1.0) * f, self.dmax * f
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        if self.groups is not None:
+            raise NotImplementedError("BatchRenorm has no groups mode: score stacked batches one by one")
+        if not (self.training or self.use_batch_stats):
+            if not self.capture:  # the running estimates, one fused op (as BatchNorm)
+                y = F.batch_norm(x.reshape(B * T, C), self.running_mean, self.running_var, self.weight, self.bias,
+                                 False, 0.0, self.eps)  # fmt: skip
+                return y.view(B, T, C)
+            return self._affine(x, (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps))
+        flat = x.reshape(B * T, C)
+        real = flat if valid is None else flat[valid.reshape(B * T)]  # (N, C): the real tokens only
+        var, mean = torch.var_mean(real, dim=0, correction=0)  # (C,) each, biased var
+        sigma = torch.sqrt(var + self.eps)
+        with torch.no_grad():
+            r_max, d_max = self.bounds()
+            sigma_run = torch.sqrt(self.running_var + self.eps)
+            r = torch.clamp(sigma / sigma_run, 1.0 / r_max, r_max)  # no grad: constants in backward
+            d = torch.clamp((mean - self.running_mean) / sigma_run, -d_max, d_max)
+            self.last_stats = (mean.detach(), sigma.reciprocal(), self.running_mean.clone(), self.running_var.clone())
+            if self.training:
+                n = real.shape[0]
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * (n / (n - 1)), self.momentum)
+                self.num_batches_tracked.add_(1)
+        return self._affine(x, (x - mean) / sigma * r + d)
+
+
+class _PowerNormFunction(torch.autograd.Function):
+    """PowerNorm's normalisation and approximated backward (the authors' ``PowerFunction`` without
+    the affine part, which autograd differentiates identically: sum(grad_out * z), sum(grad_out))."""
+
+    @staticmethod
+    def forward(ctx, s, x2, denom, ema_gz, alpha_bkw: float, eps: float):
+        z = s / torch.sqrt(denom + eps)
+        ctx.save_for_backward(z, x2)
+        ctx.ema_gz, ctx.alpha_bkw, ctx.eps = ema_gz, alpha_bkw, eps
+        return z
+
+    @staticmethod
+    def backward(ctx, g):  # g = grad_out * gamma, (B, T, C)
+        z, x2 = ctx.saved_tensors
+        approx = g - (1.0 - ctx.alpha_bkw) * ctx.ema_gz * z
+        ctx.ema_gz.add_((approx * z).mean(dim=(0, 1)))  # over all B*T positions, pads included
+        return approx / torch.sqrt(x2 + ctx.eps), None, None, None, None, None  # the BATCH x2, always
+
+
+class PowerNorm(_Norm):
+    r"""Power normalization (Shen et al., ICML 2020), following the authors' code
+    (``sIncerass/powernorm``, ``fairseq/modules/norms/mask_powernorm.py``, MaskPowerNorm).
+
+    .. math:: s = \frac{x}{\sqrt{\mathrm{E}_{g}[x^2] + \epsilon}},\quad
+              z = \frac{s}{\sqrt{\psi + \epsilon}},\quad y = z \cdot \gamma + \beta
+
+    First GroupScaling1D: per token, each of ``group_num`` groups of consecutive channels is divided
+    by its RMS (reduces over the group's channels of one token). Then, per channel, a division with
+    no centring by psi: the batch quadratic mean x2 = mean of s^2 over the REAL tokens (reduces over
+    B and T; pads masked out) while the step counter ``iters`` <= ``warmup``, afterwards the running
+    quadratic mean ``running_phi`` (as it was before this batch).
+
+    Training (``iters`` += 1 first, then with it = iters): z as above; then ``running_phi`` is
+    updated, in place, as the code does: while it < warmup, first a running average
+    phi = phi * (it - 1) / it + x2 / it; and always phi = alpha_fwd * phi + (1 - alpha_fwd) * x2.
+    Backward (approximated, with ``ema_gz``; g = grad_out * gamma, means over ALL B*T positions,
+    pads included, as the code's mean over its (B, C, T, 1) layout):
+    g~ = g - (1 - alpha_bkw) * ema_gz * z;  ema_gz += mean(g~ * z);  dL/ds = g~ / sqrt(x2 + eps),
+    with the BATCH x2 even after the warm-up, when the forward divided by the running psi: we follow
+    the code. The paper's Algorithm 1 (as we read it) divides the backward by the running psi_{t-1},
+    the one the forward used, and writes the running gradient statistic nu = (1 - alpha_bkw) * ema_gz;
+    its warm-up with batch statistics, the running average inside it and the group scaling are in
+    the code, not in Algorithm 1. x2 is a constant in the backward (the code passes the masked input
+    into its Function, which returns no gradient for it); the group scaling is differentiated by
+    autograd. Gain and bias act on every position (pads too), so their gradients sum over all
+    positions, as in the code; pads also enter ema_gz's mean and receive a gradient
+    (-(1 - alpha_bkw) * ema_gz * z / sqrt(x2 + eps) even where grad_out is 0).
+    Eval: z = s / sqrt(running_phi + eps). ``use_batch_stats=True`` in eval mode normalises exactly
+    as the next training forward would (counter iters + 1: batch x2 during the warm-up, running_phi
+    after) and changes no state (no counter increment, no running_phi update, no ema_gz update: it
+    uses plain autograd of the written-out forward, x2 included, instead of the approximated
+    backward). Once warm, the training forward is batch-independent; the backward is not (ema_gz,
+    x2). No ``groups`` mode (raises if set); not a subclass of BatchNorm; no ``last_stats``.
+
+    Warm-up: 50 training updates, where the authors' class default is 10,000 (and their fairseq
+    scripts pass the learning-rate warm-up, 8,000 updates), a small fraction of their runs; ours are
+    a few hundred steps (300 by default). Their scripts also set group_num to the number of attention
+    heads; the class default, kept here, is 1. running_phi and ema_gz are stored as (C,) (the code:
+    (1, C, 1, 1)), for our (B, T, C) layout (the code: (T, B, C), pad mask B x T True at pads).
+
+    Args:
+        num_features: C, divisible by ``group_num``. eps: 1e-5 (the code's GroupScaling1D always
+            uses 1e-5; here both steps use ``eps``). alpha_fwd: 0.9. alpha_bkw: 0.9. warmup: 50.
+            group_num: 1.
+    Shape:
+        x: (B, T, C), valid: (B, T) bool (None: every position is real); output (B, T, C).
+    """
+
+    groups = None  # stacked-batch scoring is not supported (see forward)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, alpha_fwd: float = 0.9, alpha_bkw: float = 0.9,
+                 warmup: int = 50, group_num: int = 1):  # fmt: skip
+        if num_features % group_num:
+            raise ValueError(f"group_num ({group_num}) must divide num_features ({num_features})")
+        super().__init__(num_features, eps)
+        self.alpha_fwd, self.alpha_bkw, self.warmup, self.group_num = alpha_fwd, alpha_bkw, warmup, group_num
+        self.use_batch_stats = False
+        self.register_buffer("running_phi", torch.ones(num_features))
+        self.register_buffer("ema_gz", torch.zeros(num_features))
+        self.register_buffer("iters", torch.tensor(0, dtype=torch.long))
+
+    def group_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """GroupScaling1D: each token's channel groups divided by their RMS, (B, T, C) -> (B, T, C)."""
+        B, T, C = x.shape
+        xg = x.reshape(B, T, self.group_num, C // self.group_num)
+        return (xg / torch.sqrt(xg.square().mean(dim=-1, keepdim=True) + self.eps)).reshape(B, T, C)
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        if self.groups is not None:
+            raise NotImplementedError("PowerNorm has no groups mode: score stacked batches one by one")
+        s = self.group_scale(x)
+        if not (self.training or self.use_batch_stats):
+            return self._affine(x, s / torch.sqrt(self.running_phi + self.eps))
+        flat = s.reshape(B * T, C)
+        real = flat if valid is None else flat[valid.reshape(B * T)]  # (N, C): the real tokens only
+        it = self.iters + 1  # the counter this training forward runs at (the code increments first)
+        warm = it <= self.warmup
+        if not self.training:  # batch-statistics probe: the training forward's values, no state change
+            x2 = real.square().mean(dim=0)
+            return self._affine(x, s / torch.sqrt(torch.where(warm, x2, self.running_phi) + self.eps))
+        x2 = real.detach().square().mean(dim=0)  # (C,): a constant in the backward, as in the code
+        z = _PowerNormFunction.apply(s, x2, torch.where(warm, x2, self.running_phi), self.ema_gz,
+                                     self.alpha_bkw, self.eps)  # fmt: skip
+        with torch.no_grad():
+            self.iters.add_(1)
+            itf = it.to(x2.dtype)
+            phi = torch.where(it < self.warmup, self.running_phi * (itf - 1) / itf + x2 / itf, self.running_phi)
+            self.running_phi.copy_(self.alpha_fwd * phi + (1 - self.alpha_fwd) * x2)
+        return self._affine(x, z)
+
+
 class Identity(nn.Module):
     """No normalization (the 'none' variant): returns x unchanged."""
 
@@ -179,15 +418,7 @@ class Identity(nn.Module):
 
 
 def make_norm(kind: str, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> nn.Module:
-    """The norm layer named by ``kind`` (one of core.config.NORMS)."""
-    if kind == "ln":
-        return LayerNorm(num_features, eps)
-    if kind == "bn":
-        return BatchNorm(num_features, eps, momentum, masked=False)
-    if kind == "masked_bn":
-        return BatchNorm(num_features, eps, momentum, masked=True)
-    if kind == "rms":
-        return RMSNorm(num_features, eps)
-    if kind == "none":
-        return Identity()
-    raise ValueError(f"unknown norm {kind!r}")
+    """The norm layer named by ``kind``, as its record says (core/norm_specs.py)."""
+    if kind not in NORM_SPECS:
+        raise ValueError(f"unknown norm {kind!r}")
+    return NORM_SPECS[kind].build(num_features, eps, momentum)

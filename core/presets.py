@@ -77,6 +77,16 @@ PRESETS: list[Preset] = [
         extras={"lengths": ("uniform", "longtail"), "batching": ("random",), "seeds": 2},
     ),
     Preset(
+        "can_bn_be_saved",
+        "Can BatchNorm be saved?",
+        "fixes",
+        _base("fixes", steps=300),
+        "In the decoder (left), PowerNorm and GroupNorm match LayerNorm, and once warm no fix depends on the batch; "
+        "Batch Renormalization trains worse. In the encoder (right), the papers' setting, BatchNorm is no worse "
+        "than LayerNorm at this scale, and PowerNorm does not beat it.",
+        extras={"seeds": 2},
+    ),
+    Preset(
         "shrink_batch",
         "Shrink the batch",
         "batch_size",

@@ -4,17 +4,18 @@ gradient profile at initialization for Pre vs Post placement."""
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
 
 from core.config import ConfigError, RunConfig
-from core.data import BatchStream
+from core.data import BatchStream, Corpus, get_corpus, register_corpus
 from core.metrics import GradNorms, loss_fn
 from core.model import build_models
 from core.train import RunResult, train_paired
@@ -27,18 +28,61 @@ class SweepProgress:
     done: int  # paired runs finished
     total: int
     result: RunResult  # the paired run just finished
-    summary: pd.DataFrame  # all summary rows so far
+    summary: pd.DataFrame  # all summary rows so far, in config order
 
 
 def sweep_configs(
-    base: RunConfig, batch_sizes: Sequence[int] = (), seeds: Sequence[int] = (), lengths: Sequence[str] = ()
+    base: RunConfig,
+    batch_sizes: Sequence[int] = (),
+    seeds: Sequence[int] = (),
+    lengths: Sequence[str] = (),
+    attentions: Sequence[str] = (),
 ) -> list[RunConfig]:
     """The grid, each cell a validated RunConfig; an empty axis keeps base's value."""
-    grid = itertools.product(lengths or [base.lengths], batch_sizes or [base.batch_size], seeds or [base.seed])
-    cfgs = [base.replace(lengths=ln, batch_size=bs, seed=s) for ln, bs, s in grid]
+    grid = itertools.product(
+        attentions or [base.attention],
+        lengths or [base.lengths],
+        batch_sizes or [base.batch_size],
+        seeds or [base.seed],
+    )
+    cfgs = [base.replace(attention=at, lengths=ln, batch_size=bs, seed=s) for at, ln, bs, s in grid]
     if len(cfgs) > MAX_SWEEP_RUNS:
         raise ConfigError("sweep", f"at most {MAX_SWEEP_RUNS} paired runs, got {len(cfgs)}")
     return cfgs
+
+
+def run_cell(cfg: RunConfig, after: After | None = None, corpus: Corpus | None = None) -> RunResult:
+    """One cell of a grid, trained as ``train_paired(cfg)`` trains it alone (its models stepped one
+    after the other in this thread): the same numbers. Runs in whichever process the executor
+    chose; ``after(result)`` computes frames on the trained models there (``RunResult.extra``), and
+    the models themselves stay there (``models`` is empty). ``corpus``: an uploaded text, which
+    lives in the memory of the process that parsed it, travels with its cell."""
+    if corpus is not None:
+        register_corpus(corpus)
+    res = train_paired(cfg, workers=1)
+    return replace(res, models={}, extra=after(res) if after else {})
+
+
+After = Callable[[RunResult], dict]  # a top-level function (or partial): it is sent to the workers
+EXECUTORS = ("local", "ray")
+_pools: dict[int, ProcessPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def local_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for grid cells, started once per process and reused by every sweep (a
+    hosted app's visitors share them). Processes, not threads: a paired run holds the GIL for
+    about half its time (py-spy), so two runs in two threads of one process cannot use two cores.
+    Spawned, not forked: a fork of a process that already runs torch's threads is not safe."""
+    with _pools_lock:
+        if workers not in _pools:
+            _pools[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        return _pools[workers]
+
+
+def _submit(executor, cfg: RunConfig, after: After | None):
+    corpus = get_corpus(cfg.corpus) if cfg.corpus else None
+    return executor(run_cell, cfg, after, corpus)
 
 
 def run_sweep(
@@ -46,48 +90,73 @@ def run_sweep(
     on_run: Callable[[SweepProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     parallel: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    after: After | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """Run each config (a paired run over its norms); one summary row per (config, norm), with
-    the varying settings (lengths, batching, task, placement) and the config id as columns.
+    the varying settings (lengths, batching, task, placement, attention) and the config id as
+    columns, in config order.
 
-    ``parallel`` paired runs train at once (default: one per core, at most 2), each stepping its
-    models one after the other: whole runs share the cores more evenly than the models of one run
-    (three norms on two cores leave one core idle half the time). The numbers do not depend on it.
-    ``on_run`` is called from this thread, in config order; the summary keeps config order."""
+    Cells run in parallel, each exactly as ``train_paired`` trains it alone (``run_cell``), so the
+    numbers do not depend on how: ``executor="local"`` in ``parallel`` worker processes of this
+    machine (default: one per core, at most 2; ``parallel=1`` trains them in this thread, one after
+    the other), ``"ray"`` as Ray tasks (core.ray_executor: a local Ray instance, or the cluster at
+    ``address``). ``on_run`` is called from this thread as each cell finishes, whatever its order,
+    so a chart can draw the first points while the rest train; ``on_wait`` while nothing finished
+    (every half second). ``should_stop()`` ends the sweep: cells not started are dropped, cells
+    running are left to finish in their worker, their results ignored."""
     parallel = max(1, parallel or min(2, os.cpu_count() or 1))
-    frames: list[pd.DataFrame] = []
-    abandoned = threading.Event()  # set when this call ends early: runs still training stop too
+    if executor not in EXECUTORS:
+        raise ConfigError("executor", f"must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    done: dict[int, pd.DataFrame] = {}
 
-    def stop() -> bool:
-        return abandoned.is_set() or (should_stop is not None and should_stop())
+    def finished(i: int, res: RunResult):
+        cfg = cfgs[i]
+        done[i] = res.summary.assign(
+            lengths=cfg.lengths,
+            batching=cfg.batching,
+            task=cfg.task,
+            placement=cfg.placement,
+            attention=cfg.attention,
+            config_id=cfg.config_id,
+        )
+        if on_run:
+            on_run(SweepProgress(len(done), len(cfgs), res, _in_order(done)))
 
-    def run(cfg: RunConfig) -> RunResult | None:
-        if stop():
-            return None
-        return train_paired(cfg, should_stop=stop, workers=1 if parallel > 1 else None)
+    if executor == "ray":
+        from core import ray_executor
 
-    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="sweep") as pool:
-        pending = [pool.submit(run, cfg) for cfg in cfgs]
-        try:
-            for i, (cfg, fut) in enumerate(zip(cfgs, pending, strict=True)):
-                res = fut.result()
-                if res is None or res.stopped:
-                    break
-                s = res.summary.assign(
-                    lengths=cfg.lengths,
-                    batching=cfg.batching,
-                    task=cfg.task,
-                    placement=cfg.placement,
-                    config_id=cfg.config_id,
-                )
-                frames.append(s)
-                if on_run:
-                    on_run(SweepProgress(i + 1, len(cfgs), res, pd.concat(frames, ignore_index=True)))
-        finally:  # a Stop, an error or an exception from on_run: nothing trains on
-            abandoned.set()
-            for fut in pending:
-                fut.cancel()
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        for i, res in ray_executor.run(cfgs, after, address, should_stop, on_wait):
+            finished(i, res)
+        return _in_order(done)
+    if parallel == 1:
+        for i, cfg in enumerate(cfgs):
+            if should_stop is not None and should_stop():
+                break
+            finished(i, run_cell(cfg, after))
+        return _in_order(done)
+    pool = local_pool(parallel)
+    futures = {_submit(pool.submit, cfg, after): i for i, cfg in enumerate(cfgs)}
+    try:
+        pending = set(futures)
+        while pending:
+            if should_stop is not None and should_stop():
+                break
+            ready, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in sorted(ready, key=futures.get):
+                finished(futures[fut], fut.result())
+            if not ready and on_wait:
+                on_wait()
+    finally:  # a Stop, an error or an exception from on_run: cells not started are dropped
+        for fut in futures:
+            fut.cancel()
+    return _in_order(done)
+
+
+def _in_order(done: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat([done[i] for i in sorted(done)], ignore_index=True) if done else pd.DataFrame()
 
 
 def init_grad_profile(cfg: RunConfig, placements: Sequence[str] = ("pre", "post"), batches: int = 4) -> pd.DataFrame:

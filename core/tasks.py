@@ -119,12 +119,6 @@ class Task:
     min_count: int = 1  # lines tasks: rarer characters are UNK
     eos: bool = True  # sentences end by predicting EOS
 
-    def label(self, lang: str = "en") -> str:
-        return self.labels.get(lang, self.labels["en"])
-
-    def name(self, lang: str = "en") -> str:
-        return self.names.get(lang, self.names["en"])
-
     def lines(self) -> CorpusLines:
         """The corpus of a lines task (read once per process)."""
         return _corpus_lines(self.corpus, self.min_count)

@@ -56,6 +56,7 @@ class RunResult:
     seconds: float = 0.0
     steps_done: int = 0
     stopped: bool = False
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # frames computed on the models (core.sweep.run_cell)
 
     def runs_json(self) -> list[dict]:
         """The CLI's ``--json`` entries: the summary rows, each with the full config."""
@@ -127,7 +128,7 @@ class _Member:
         self.opt = AdamW(model, cfg)
         self.grad_norms = GradNorms(model)
         assert all(a is b for a, b in zip(self.opt.params, self.grad_norms.params, strict=True))
-        bn_layers = model.bn_layers()
+        bn_layers = model.stat_layers()
         self.bns = list(bn_layers.values())
         self.keys = (
             [("train_loss", "all"), ("grad_norm", "all")]
@@ -138,10 +139,11 @@ class _Member:
         self.seconds = 0.0
         self.diverged_at: int | None = None
         self.last_eval: tuple[float, float] = (math.nan, math.nan)
-        # Without a BN layer every token is normalised on its own, so batch statistics and running
-        # statistics are the same computation: the eval-mode score is reported for both, and only
-        # BN models get a batch-statistics pass (tests check the skipped one would agree).
-        self.twin = batch_stats_twin(model) if self.bns else None
+        # A norm that does not use the batch in training normalises every token on its own, so batch
+        # statistics and running statistics are the same computation: the eval-mode score is
+        # reported for both, and only the others get a batch-statistics pass (tests check the
+        # skipped one would agree).
+        self.twin = batch_stats_twin(model) if model.spec.batch_in_training else None
 
     def step(self, batch, lr: float) -> list[float] | None:
         """One update. Returns the metric values (aligned with self.keys), or None if diverged."""

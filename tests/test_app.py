@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import RunConfig
+from core.config import NORMS, RunConfig
 from core.experiments import SETUPS
 from core.train import train_paired
 from tests.helpers import CHARTS, PAGES, open_page, url_path
@@ -47,6 +47,29 @@ def test_every_page_of_the_menu_opens_and_shows_its_results(page):
         run(at, page)
         outcome = at.session_state[f"{page}.outcome"]
         assert not outcome.stopped and outcome.data and all(len(df) for df in outcome.data.values()), page
+    assert len(charts(at)) == CHARTS[page]
+
+
+FORM_PAGES = [p for p in PAGES if p in SETUPS]
+
+
+@pytest.mark.parametrize("page", FORM_PAGES)
+def test_every_page_works_with_every_norm_and_on_real_text(page):
+    """A link that asks a page for every norm (and, where the page has a task, Chinese verses; an
+    encoder where it has the attention setting) trains them all and draws its charts."""
+    fields = SETUPS[page].fields
+    query = {"norms": ",".join(NORMS), "steps": "3"}
+    if "task" in fields:
+        query.update(task="tangshi", lengths="natural")
+    if "attention" in fields and page not in ("live", "train_vs_inference"):  # those two: causal, generations
+        query["attention"] = "bidirectional"
+    at = open_page(page, query)
+    assert not at.warning, [w.value for w in at.warning]
+    run(at, page)
+    outcome = at.session_state[f"{page}.outcome"]
+    assert not outcome.stopped and all(len(df) for df in outcome.data.values()), page
+    assert set(next(df for df in outcome.data.values() if "norm" in df)["norm"]) == set(NORMS)
+    assert not at.error, [e.value for e in at.error]
     assert len(charts(at)) == CHARTS[page]
 
 

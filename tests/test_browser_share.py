@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -20,6 +21,7 @@ from core.presets import PRESETS
 from tests.helpers import ARTIFACTS, CHARTS, PAGES, url_path
 
 pytestmark = pytest.mark.slow
+SHOTS = ARTIFACTS / "screenshots"
 
 VIEWPORT = {"width": 1400, "height": 1000}
 RUN_TIMEOUT_MS = 240_000
@@ -133,12 +135,28 @@ LINKS = {
     "per_token": {"steps": "90", "seed": "6"},
     "train_vs_inference": {"steps": "110", "seed": "8"},
     "gradients": {"steps": "120", "layers": "4"},
+    "fixes": {"steps": "130", "seeds": "2"},
 }
 NUMBER_BOXES = ("steps", "seed")
 
 
 def test_every_page_of_the_menu_has_a_link_case():
     assert sorted(LINKS) == sorted(PAGES), {"missing": set(PAGES) - set(LINKS), "extra": set(LINKS) - set(PAGES)}
+
+
+def test_a_link_carries_the_task_and_the_page_trains_on_it(server, page):
+    """Chinese verses by a link, in Chinese: the form shows the task, Run trains on it, and what the
+    models write is Chinese; the screenshot is a new reader's first view of the real-text task."""
+    _open(page, f"{server}/live?task=tangshi&lengths=natural&steps=40&lang=zh")
+    expect(page.locator(".st-key-live-task input")).to_have_value(re.compile("^唐诗"), timeout=30_000)
+    page.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=30_000)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=240_000)
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
+    assert "每个模型写出的文字" in page.locator('[data-testid="stMain"]').inner_text()
+    _no_errors(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "live_tangshi_zh.png"), full_page=True)
 
 
 @pytest.mark.parametrize("name", PAGES)

@@ -368,26 +368,6 @@ def test_init_grad_profile_shows_the_tours_post_norm_story():
     assert set(grads) == {"pre", "post"}
 
 
-def test_sweep_runs_in_parallel_with_the_same_numbers_in_config_order_and_stops_cleanly():
-    from core.sweep import run_sweep, sweep_configs
-
-    base = RunConfig(steps=12, eval_every=6, eval_size=16, norms=("bn", "ln"))
-    cfgs = sweep_configs(base, batch_sizes=(2, 4), seeds=(0, 1))
-    seen = []
-    par = run_sweep(cfgs, on_run=lambda p: seen.append((p.done, p.result.config)), parallel=2)
-    seq = run_sweep(cfgs, parallel=1)
-    assert seen == [(i + 1, c) for i, c in enumerate(cfgs)]
-    assert list(par.config_id) == [c.config_id for c in cfgs for _ in c.norms]
-    cols = ["config_id", "norm", "final_train_loss", "final_eval_loss", "final_eval_loss_batch_stats"]
-    pd.testing.assert_frame_equal(par[cols], seq[cols])
-
-    done = []
-    stopped = run_sweep(cfgs, on_run=lambda p: done.append(p.done), should_stop=lambda: len(done) >= 1, parallel=2)
-    # the run in flight beside the first may have finished before the Stop: it is kept; no later one starts
-    assert done in ([1], [1, 2]) and len(stopped) == len(done) * len(base.norms)
-    assert not [t for t in threading.enumerate() if t.name.startswith(("sweep", "paired"))]
-
-
 # ---------------------------------------------------------------- speed-ups that must not change numbers
 def test_direct_adamw_is_bitwise_torch_adamw():
     """core.train.AdamW skips torch.optim's Python layer: the same fused update, bit for bit."""
@@ -435,7 +415,7 @@ def test_stacked_batch_stats_score_equals_scoring_each_batch_alone(batch_size, e
         assert eval_loss_batch_stats(model, cfg) == pytest.approx(eval_loss_batch_stats_loop(model, cfg), abs=2e-6)
         for k, v in model.state_dict().items():
             assert torch.equal(v, before[k]), (norm, k)
-        assert all(m.groups is None and not m.use_batch_stats for m in model.bn_layers().values())
+        assert all(m.groups is None and not m.use_batch_stats for m in model.stat_layers().values())
     bn = res.models["bn"]  # the groups really are separate: one group of everything differs
     assert abs(eval_loss_batch_stats(bn, cfg) - eval_loss_batch_stats(bn, cfg.replace(batch_size=eval_size))) > 1e-4
 
@@ -448,8 +428,8 @@ def test_batch_stats_twin_shares_weights_keeps_its_mode_and_scores_like_the_mode
     twin = batch_stats_twin(model)
     assert all(p is q for p, q in zip(model.parameters(), twin.parameters(), strict=True))
     assert eval_loss_batch_stats(twin, cfg) == eval_loss_batch_stats(model, cfg)
-    assert not twin.training and all(m.use_batch_stats for m in twin.bn_layers().values())
-    assert model.training and not any(m.use_batch_stats for m in model.bn_layers().values())
+    assert not twin.training and all(m.use_batch_stats for m in twin.stat_layers().values())
+    assert model.training and not any(m.use_batch_stats for m in model.stat_layers().values())
     with torch.no_grad():
         model.head.bias += 0.5  # a weight update reaches the twin
     assert eval_loss_batch_stats(twin, cfg) == eval_loss_batch_stats(model, cfg)

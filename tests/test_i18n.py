@@ -17,6 +17,7 @@ from core import charts, experiments
 from core.charts import PLACEMENT_LABELS
 from core.config import NORM_LABELS
 from core.data import CORPUS_ERRORS
+from core.norm_specs import NORM_SPECS
 from core.presets import PRESETS
 from core.tasks import TASKS
 from tests.helpers import APP, CHARTS, ROOT, TIMEOUT
@@ -52,7 +53,8 @@ def shown_texts() -> set[str]:
                 texts.add(node.args[0].value)
             elif isinstance(node.func, ast.Name) and node.func.id == "_choice":  # (field, label, ..., help)
                 texts.update(literals[1:])
-    tables = [NORM_LABELS, PLACEMENT_LABELS, show.SHORT_LABELS, controls.LENGTH_LABELS]
+    tables = [NORM_LABELS, PLACEMENT_LABELS, show.SHORT_LABELS, controls.TASK_LABELS, controls.LENGTH_LABELS]
+    tables += [controls.ATTENTION_LABELS]
     tables += [controls.BATCHING_LABELS, controls.FIELD_LABELS, controls.X_LABELS, CORPUS_ERRORS]
     tables += [_module_dict(ROOT / "app_pages/per_token.py", "WHEN_LABELS")]
     tables += [_module_dict(ROOT / "app_pages/train_vs_inference.py", "BN_METRIC_LABELS")]
@@ -63,6 +65,8 @@ def shown_texts() -> set[str]:
     texts.update(p.intro for p in nav.PAGES)
     texts.update(p.heading for p in nav.PAGES if p.heading)
     texts.update([experiments.WRITING, experiments.PROBING])  # the progress line after training
+    texts.update(task.names["en"] for task in TASKS.values())
+    texts.update(task.about["en"] for task in TASKS.values())
     texts.update(chart_texts())
     texts.update(p.title for p in PRESETS)
     texts.update(p.look for p in PRESETS)
@@ -96,8 +100,28 @@ KEPT_IN_ENGLISH = {
     "Pre-norm: x + f(norm(x))",
     "Post-norm: norm(x + f(x))",
     "loss (nats/token)",
+    "attention",
 }
-TERMS = {"layernorm", "rmsnorm", "masked", "bn", "pre", "post", "norm", "batch", "x", "f", "loss", "nats", "token"}
+TERMS = {
+    "layernorm",
+    "rmsnorm",
+    "masked",
+    "bn",
+    "pre",
+    "post",
+    "norm",
+    "batch",
+    "x",
+    "f",
+    "loss",
+    "nats",
+    "token",
+    "attention",
+}
+# The norms' own names, which their records keep in English in both languages (core/norm_specs.py).
+NORM_NAMES = {n["en"] for spec in NORM_SPECS.values() for n in (spec.labels, spec.short) if n["zh"] == n["en"]}
+KEPT_IN_ENGLISH |= NORM_NAMES
+TERMS |= {w.lower() for name in NORM_NAMES for w in re.findall(r"[A-Za-z]+", name)}
 
 
 def test_translations_keep_the_placeholders_and_are_chinese():
@@ -141,7 +165,7 @@ def chart_texts() -> set[str]:
                 texts.add(node.value.value)
     for table in (charts.LOSS_SERIES, charts.GRAD_SERIES, charts.EVAL_GAP_SERIES, charts.STAGE_LABELS,
                   charts.MODE_LABELS, charts.BATCHING_TITLES, charts.POOL_ROLES, charts.X_TITLES,
-                  charts.PLACEMENT_LABELS):  # fmt: skip
+                  charts.PLACEMENT_LABELS, charts.ATTENTION_TITLES):  # fmt: skip
         texts.update(table.values())
     return texts
 

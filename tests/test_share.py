@@ -145,6 +145,16 @@ EXPERIMENTS = {
     "per_token": ({"steps": 6, "batch_size": 4, "seed": 2}, {"layer": "final", "when": "init"}),
     "train_vs_inference": ({"steps": 6, "batch_size": 4, "seed": 1}, {"metric": "tid_var", "log_y": True}),
     "gradients": ({"steps": 6, "placement": "post", "seed": 2, "layers": 3}, {"x": "tokens", "smooth": 0.2}),
+    "fixes": (
+        {
+            "steps": 6,
+            "task": "shakespeare",
+            "norms": ["ln", "groupnorm"],
+            "sizes": [4],
+            "attentions": ["bidirectional"],
+        },
+        {},
+    ),
     "overview": ({}, {"seq": 2, "pos": 4, "channel": 3}),
     "tour": ({}, {}),  # no settings: its link opens it as it is
 }
@@ -167,6 +177,7 @@ BAD = {
     "per_token": {"layer": "block9.norm1", "when": "later", "batch_size": "-1"},
     "train_vs_inference": {"metric": "loss", "seed": "-5"},
     "gradients": {"layers": "99", "placement": "middle"},
+    "fixes": {"attentions": "sideways", "sizes": "0", "norms": "powernorm,bogus"},
     "overview": {"pos": "99", "channel": "x"},
     "tour": {"steps": "5"},
 }

@@ -16,12 +16,24 @@ import streamlit as st
 
 from core import params as P
 from core.charts import PLACEMENT_LABELS
-from core.config import BATCHING, LENGTHS, LIMITS, NORM_LABELS, NORMS, PLACEMENTS, ConfigError, RunConfig, lengths_for
+from core.config import (
+    ATTENTIONS,
+    BATCHING,
+    LENGTHS,
+    LIMITS,
+    NORM_LABELS,
+    NORMS,
+    PLACEMENTS,
+    ConfigError,
+    RunConfig,
+    lengths_for,
+)
 from core.tasks import TASKS
 from ui import upload
-from ui.i18n import lang, t, translated
+from ui.i18n import t, translated
 from ui.present import presenting
 
+TASK_LABELS = {key: task.labels["en"] for key, task in TASKS.items()}  # translated from the records (ui/i18n.py)
 LENGTH_LABELS = {
     "fixed": "fixed (no pads)",
     "uniform": "uniform",
@@ -29,6 +41,10 @@ LENGTH_LABELS = {
     "natural": "natural (a real text's own lines)",
 }
 BATCHING_LABELS = {"random": "random", "bucketed": "bucketed by length"}
+ATTENTION_LABELS = {
+    "causal": "causal: predict the next token (a decoder)",
+    "bidirectional": "bidirectional: predict hidden tokens (an encoder)",
+}
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
@@ -42,6 +58,7 @@ FIELD_LABELS = {
     "max_len": "sentence length range",
     "batching": "batching",
     "placement": "norm placement",
+    "attention": "attention",
     "steps": "training steps",
     "lr": "learning rate",
     "seed": "seed",
@@ -56,16 +73,16 @@ DEFAULT_SMOOTH = 0.85  # one-batch losses at batch 2 are very noisy
 X_LABELS = {"step": "steps", "tokens": "tokens seen"}
 
 
-def _choice(field: str, label: str, options: tuple[str, ...], labels: dict[str, str] | None, help: str | None = None):
+def _choice(field: str, label: str, options: tuple[str, ...], labels: dict[str, str], help: str | None = None):
     """A selectbox for one of the config's choice fields, labelled for people; ``label``, ``labels``
-    and ``help`` are English, shown translated (``labels=None``: the tasks, named by their records)."""
+    and ``help`` are English, shown translated."""
 
     def widget(key: str, cfg: RunConfig) -> dict:
         value = st.selectbox(
             t(label),
             options,
             index=options.index(getattr(cfg, field)),
-            format_func=translated(labels) if labels is not None else task_label(),
+            format_func=translated(labels),
             key=key,
             help=help and t(help),
             **PERSIST,
@@ -138,7 +155,7 @@ WIDGETS: dict[str, Callable[[str, RunConfig], dict]] = {
         "task",
         "task",
         tuple(TASKS),
-        None,
+        TASK_LABELS,
         "Synthetic text, the control task (BatchNorm-friendly), real English or Chinese text, or your own. Each "
         "task sets the sentence lengths it takes. Your own text: upload it on the Live comparison page.",
     ),
@@ -162,6 +179,16 @@ WIDGETS: dict[str, Callable[[str, RunConfig], dict]] = {
         "Where the norm sits: before each sublayer (Pre-norm) or after the residual sum (Post-norm, as in the "
         "2017 Transformer).",
     ),
+    "attention": _choice(
+        "attention",
+        "attention",
+        ATTENTIONS,
+        ATTENTION_LABELS,
+        "Causal: a language model, each token predicts the next and sees only earlier ones. Bidirectional: 15% of "
+        "the real tokens are hidden and predicted, and every token sees every real token: the encoder setting "
+        "where the PowerNorm and TID papers studied BatchNorm. Generations and the causality map need a causal "
+        "model.",
+    ),
     "steps": _steps,
     "lr": _lr,
     "seed": _seed,
@@ -178,11 +205,12 @@ def _parts(cfg: RunConfig) -> dict[str, str]:
         lengths = t("lengths {kind} {lo}–{hi}", kind=t(LENGTH_LABELS[cfg.lengths]), lo=cfg.min_len, hi=cfg.max_len)
     return {
         "norms": ", ".join(t(NORM_LABELS[n]) for n in cfg.norms),
-        "task": t("your text {key}", key=cfg.corpus[:6]) if cfg.task == "upload" else TASKS[cfg.task].name(lang()),
+        "task": t("your text {key}", key=cfg.corpus[:6]) if cfg.task == "upload" else t(TASKS[cfg.task].names["en"]),
         "batch_size": t("batch {n}", n=cfg.batch_size),
         "lengths": lengths,
         "batching": {"random": t("random batching"), "bucketed": t("bucketed batching")}[cfg.batching],
         "placement": {"pre": t("pre-norm"), "post": t("post-norm")}[cfg.placement],
+        "attention": {"causal": t("causal"), "bidirectional": t("bidirectional, masked tokens")}[cfg.attention],
         "steps": t("{n} steps", n=cfg.steps),
         "lr": t("lr {lr:g}", lr=cfg.lr),
         "seed": t("seed {n}", n=cfg.seed),
@@ -242,7 +270,7 @@ def config_form(
     if fitted := st.session_state.pop(f"{page}.lengths_fitted", None):
         st.info(
             t("Sentence lengths set to “{lengths}”: the task {task} takes no other.", lengths=t(LENGTH_LABELS[fitted[1]]),
-              task=TASKS[fitted[0]].name(lang())),
+              task=t(TASKS[fitted[0]].names["en"])),
             icon=":material/info:",
         )  # fmt: skip
     submitted = submitted or st.session_state.pop(run_request_key(page), False)
@@ -253,6 +281,8 @@ def config_form(
     except ConfigError as err:
         show_config_error(err)
         return None, extras, False
+    if "task" in fields:  # what the text is, and whose: the shipped corpora are credited where they are used
+        st.caption(f":material/menu_book: {t(TASKS[cfg.task].about['en'])}")
     return cfg, extras, submitted
 
 
@@ -284,6 +314,7 @@ def form_params(base: RunConfig, fields: list[str] | tuple[str, ...]) -> list[P.
         "length_range": lambda v: P.int_range("length_range", lo, hi, v),
         "batching": lambda v: P.choice("batching", BATCHING, v),
         "placement": lambda v: P.choice("placement", PLACEMENTS, v),
+        "attention": lambda v: P.choice("attention", ATTENTIONS, v),
         "steps": lambda v: P.integer("steps", *steps, v),
         "lr": lambda v: P.choice("lr", LEARNING_RATES, v),
         "seed": lambda v: P.integer("seed", *seed, v),
@@ -347,9 +378,3 @@ def display_options(page: str, log_default: bool = False) -> dict[str, Any]:
 def smoothing(page: str) -> float:
     """The page's current smoothing, for a live chart drawn before the options are."""
     return st.session_state.get(f"{page}.smooth", DEFAULT_SMOOTH)
-
-
-def task_label():
-    """A ``format_func`` naming a task by its record's label in the visitor's language."""
-    language = lang()  # fixed now: Streamlit may call format_func outside the script's run
-    return lambda key: TASKS[key].label(language)

@@ -17,6 +17,9 @@ from typing import Any
 
 import streamlit as st
 
+from core.norm_specs import NORM_SPECS
+from core.tasks import TASKS
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 DEFAULT = "en"
 KEY = "lang"  # the session-state key and the URL parameter
@@ -89,10 +92,10 @@ ZH: dict[str, str] = {
     "Overview": "概览",
     "What BatchNorm and LayerNorm pool, on a real batch.": "在一个真实的 batch 上看 BatchNorm 和 LayerNorm 各自汇总哪些值。",
     "Guided tour": "导览",
-    "The story in seven one-click scenarios: first the large failures (BatchNorm reading the future, a sentence "
-    "depending on its batch), then pads, small batches, the control task where it is fine, and Post-norm.": (
-        "七个一键场景讲完整个故事：先看大的失效（BatchNorm 读到未来、句子随所在 batch 而变），"
-        "再看 pad、小 batch、BatchNorm 表现良好的 control 任务，以及 Post-norm。"
+    "The story in eight one-click scenarios: first the large failures (BatchNorm reading the future, a sentence "
+    "depending on its batch), then pads, the papers' fixes, small batches, the control task, and Post-norm.": (
+        "八个一键场景讲完整个故事：先看大的失效（BatchNorm 读到未来、句子随所在 batch 而变），"
+        "再看 pad、论文中的修补方案、小 batch、control 任务，以及 Post-norm。"
     ),
     "Live comparison": "实时对比",
     "Train the norms side by side from the same init on the same batches; watch loss and gradients stream.": (
@@ -115,6 +118,48 @@ ZH: dict[str, str] = {
     "Batch statistics in training, running averages at inference: the gap, and one sentence changing with its "
     "batch.": "训练时用 batch 统计量，推理时用滑动平均（running statistics）：两者的差距，以及同一个句子随所在 batch 而变。",
     "Gradients": "梯度",
+    "Can BatchNorm be saved?": "BatchNorm 还有救吗？",
+    "The papers' fixes (PowerNorm, Batch Renormalization, GroupNorm) against each failure, in a decoder and in "
+    "the encoder setting where they were studied.": (
+        "论文中的修补方案（PowerNorm、Batch Renormalization、GroupNorm）逐一对照每种失效，在解码器中，"
+        "也在它们被研究时所用的编码器设置中。"
+    ),
+    "Three answers from the literature: PowerNorm (Shen et al. 2020) normalises by a running quadratic mean "
+    "instead of the batch's statistics, Batch Renormalization (Ioffe 2017) corrects the batch's statistics toward "
+    "the running ones, GroupNorm (Wu & He 2018) normalises each token over groups of channels. Trained side by side "
+    "with LayerNorm and BatchNorm, causal (a decoder) and bidirectional (an encoder, where the papers studied "
+    "BatchNorm).": (
+        "文献中的三种回答：PowerNorm（Shen et al. 2020）用滑动的二次均值代替 batch 统计量来归一化；Batch "
+        "Renormalization（Ioffe 2017）把 batch 统计量向 running 统计量校正；GroupNorm（Wu & He 2018）对每个 token "
+        "按通道分组归一化。它们与 LayerNorm、BatchNorm 并排训练，分别在因果（解码器）和双向（编码器，论文研究 "
+        "BatchNorm 时的设置）两种设置下。"
+    ),
+    "Held-out loss as deployed (eval mode)": "部署时的留出集 loss（eval 模式）",
+    "Each fix against LayerNorm and BatchNorm, as it would be deployed (running statistics where a norm keeps "
+    "them). Mean over seeds, band from min to max. Look at batch 2: that is where batch statistics are noisiest.": (
+        "每种修补方案与 LayerNorm、BatchNorm 对照，按部署时的方式评估（有 running 统计量的 norm 就用它）。"
+        "多个种子的均值，色带为最小值到最大值。看 batch 为 2 时：那里 batch 统计量噪声最大。"
+    ),
+    "Train/inference gap": "训练/推理差距",
+    "Held-out loss with running statistics (as deployed) minus with the statistics of the batch (as in training). "
+    "0 for per-token norms; above 0, a norm trained on one normalisation is served another.": (
+        "用 running 统计量（部署时）的留出集 loss 减去用 batch 统计量（训练时）的。逐 token 的 norm 为 0；"
+        "大于 0 表示训练时用一种归一化、部署时换成另一种。"
+    ),
+    "A sentence's logits across 8 batches": "同一句子在 8 个 batch 中的 logit",
+    "One held-out sentence placed in 8 random batches after training, normalised as in training: the largest "
+    "difference of its logits (log axis; exact zeros drawn at 1e-8). Per-token norms and a warm PowerNorm do not "
+    "depend on the batch; BatchNorm and Batch Renormalization do.": (
+        "训练后把一个留出集句子放进 8 个随机 batch，按训练时的方式归一化：它的 logit 的最大差异（对数坐标；恰好为 0 的"
+        "画在 1e-8）。逐 token 的 norm 和预热完成后的 PowerNorm 不依赖 batch；BatchNorm 和 Batch Renormalization 依赖。"
+    ),
+    "{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)": (
+        "{settings} · batch 大小 {sizes} · {attentions} · {seeds} 个种子"
+    ),
+    "Press Run to train LayerNorm, BatchNorm and the three fixes side by side in a decoder and an encoder, at "
+    "batch 2 and 32 (about half a minute).": (
+        "点“运行”，在解码器和编码器中、batch 为 2 和 32 时，并排训练 LayerNorm、BatchNorm 和三种修补方案（约半分钟）。"
+    ),
     "Gradient norms per block over training, and per layer at initialization for Pre- vs Post-norm.": (
         "训练过程中各 block 的梯度范数，以及初始化时 Pre-norm 与 Post-norm 各层的梯度范数。"
     ),
@@ -143,13 +188,6 @@ ZH: dict[str, str] = {
         "原则：*只有可比的值才应该共享统计量。* 在图像中，同一通道在每张图的每个像素上度量的是同一类东西，所以 BatchNorm 有效。在补了 pad 的文本中，同一通道在句首、高频词、低频词和 pad 上的取值并不相似；而几个句子组成的 batch 只是它们的一个嘈杂样本。LayerNorm 同时避开了这两个问题。"
     ),
     # ---------------------------------------------------------------- names of the norms and settings
-    "LayerNorm": "LayerNorm",
-    "BatchNorm (naive, pads counted)": "BatchNorm（朴素，计入 pad）",
-    "BatchNorm (pads masked)": "BatchNorm（mask 掉 pad）",
-    "RMSNorm": "RMSNorm",
-    "no norm": "不归一化",
-    "naive BN": "朴素 BN",
-    "masked BN": "masked BN",
     "fixed (no pads)": "定长（无 pad）",
     "uniform": "均匀分布",
     "long tail (many pads)": "长尾（pad 很多）",
@@ -162,6 +200,24 @@ ZH: dict[str, str] = {
     "sentence length range": "句长范围",
     "batching": "组 batch 方式",
     "norm placement": "norm 的位置",
+    "attention": "attention",
+    "A bidirectional model predicts hidden tokens: it does not write, so there are no generations.": (
+        "双向模型预测被遮住的 token：它不写文字，所以没有生成结果。"
+    ),
+    "A bidirectional model may read every token, so there is no causality map and nothing written; the "
+    "train/inference gap and the probe above are what BatchNorm changes here.": (
+        "双向模型可以读取每个 token，所以没有因果图，也不写文字；这里 BatchNorm 改变的，是上面的训练/推理差距和探针。"
+    ),
+    "causal": "因果",
+    "bidirectional, masked tokens": "双向，预测被遮住的 token",
+    "causal: predict the next token (a decoder)": "因果：预测下一个 token（解码器）",
+    "bidirectional: predict hidden tokens (an encoder)": "双向：预测被遮住的 token（编码器）",
+    "Causal: a language model, each token predicts the next and sees only earlier ones. Bidirectional: 15% of the "
+    "real tokens are hidden and predicted, and every token sees every real token: the encoder setting where the "
+    "PowerNorm and TID papers studied BatchNorm. Generations and the causality map need a causal model.": (
+        "因果：语言模型，每个 token 预测下一个，只能看到前面的 token。双向：15% 的真实 token 被遮住并预测，每个 token "
+        "能看到所有真实 token：这正是 PowerNorm 和 TID 论文研究 BatchNorm 时的编码器设置。生成文字和因果图需要因果模型。"
+    ),
     "training steps": "训练步数",
     "learning rate": "学习率",
     "seed": "随机种子",
@@ -218,7 +274,6 @@ ZH: dict[str, str] = {
     "starting…": "启动中…",
     "step {step} of {total} · {rate:.0f} steps/s": "第 {step} / {total} 步 · 每秒 {rate:.0f} 步",
     " · {norm} diverged at step {step}, stopped": " · {norm} 在第 {step} 步发散，已停止",
-    "paired run 1 of {n}…": "配对运行 1 / {n}…",
     "{done} of {total} paired runs done · {seconds:.0f} s": "已完成 {done} / {total} 组配对运行 · {seconds:.0f} 秒",
     "waiting for a free slot: the server is training for other visitors ({left:.0f} s)…": (
         "等待空闲名额：服务器正在为其他访客训练（{left:.0f} 秒）…"
@@ -349,10 +404,10 @@ ZH: dict[str, str] = {
     "Larger text, the settings folded away, the sidebar closed: for a projector. In a link: ?present=1": (
         "更大的字号，设置折叠起来，侧边栏收起：适合投影。在链接中：?present=1"
     ),
-    "Seven scenarios that tell the story in order. Each opens its page with the settings filled in and its results "
+    "Eight scenarios that tell the story in order. Each opens its page with the settings filled in and its results "
     "shown at once (precomputed, and labelled so; Re-run live trains them in front of you). For a projector, "
     "switch on the presenter view in the sidebar, or add ?present=1 to the link.": (
-        "七个场景按顺序讲完整个故事。每个场景打开对应页面，设置已填好，结果立即显示（预先计算，并如此标注；"
+        "八个场景按顺序讲完整个故事。每个场景打开对应页面，设置已填好，结果立即显示（预先计算，并如此标注；"
         "“实时重跑”会当场训练）。用投影仪时，请在侧边栏打开演示模式，或在链接中加上 ?present=1。"
     ),
     "Open": "打开",
@@ -394,6 +449,13 @@ ZH: dict[str, str] = {
     "Yet its held-out loss is no better than naive BatchNorm's: masking fixes only the pad part.": (
         "masked BatchNorm 不计入 pad：在探针中，batch 的 pad 变多时它的输出不再移动。"
         "但它的留出集 loss 并不比朴素 BatchNorm 好：mask 只解决了 pad 那一部分问题。"
+    ),
+    "In the decoder (left), PowerNorm and GroupNorm match LayerNorm, and once warm no fix depends on the batch; "
+    "Batch Renormalization trains worse. In the encoder (right), the papers' setting, BatchNorm is no worse than "
+    "LayerNorm at this scale, and PowerNorm does not beat it.": (
+        "在解码器中（左），PowerNorm 和 GroupNorm 与 LayerNorm 不相上下，预热之后没有一种修补方案依赖 batch；"
+        "Batch Renormalization 训练得更差。在编码器中（右），也就是论文的设置，这个规模下 BatchNorm 并不比 LayerNorm 差，"
+        "PowerNorm 也没有胜过它。"
     ),
     "Shrink the batch": "缩小 batch",
     "The loss itself: BatchNorm's gap to LayerNorm is near zero at batch 32 and grows as the batch shrinks to 2, "
@@ -635,6 +697,9 @@ ZH: dict[str, str] = {
     "changed input position j": "被改动的输入位置 j",
     "output position i": "输出位置 i",
     "max |Δ logit|": "最大 |Δ logit|",
+    "max |Δ logit| across batches": "不同 batch 间的最大 |Δ logit|",
+    "causal (a decoder)": "因果（解码器）",
+    "bidirectional (an encoder)": "双向（编码器）",
     "statistics": "统计量",
     "gap to LayerNorm (nats/token)": "与 LayerNorm 的差距（nats/token）",
     "The same sentence in different batches": "同一个句子放在不同的 batch 里",
@@ -674,3 +739,10 @@ ZH: dict[str, str] = {
     "step": "步",
     "role": "角色",
 }
+
+# The names of the norms and the tasks, from their records (core/norm_specs.py, core/tasks.py): a new
+# norm or task brings its own translation.
+ZH.update({rec.labels["en"]: rec.labels["zh"] for rec in [*NORM_SPECS.values(), *TASKS.values()]})
+ZH.update({spec.short["en"]: spec.short["zh"] for spec in NORM_SPECS.values()})
+ZH.update({task.names["en"]: task.names["zh"] for task in TASKS.values()})
+ZH.update({task.about["en"]: task.about["zh"] for task in TASKS.values()})

@@ -66,9 +66,9 @@ PAGES = [
         "app_pages/tour.py",
         "Guided tour",
         ":material/map:",
-        "The story in seven one-click scenarios: first the large failures (BatchNorm reading the future, a sentence "
-        "depending on its batch), then pads, small batches, the control task where it is fine, and Post-norm.",
-        "Seven scenarios that tell the story in order. Each opens its page with the settings filled in and its "
+        "The story in eight one-click scenarios: first the large failures (BatchNorm reading the future, a sentence "
+        "depending on its batch), then pads, the papers' fixes, small batches, the control task, and Post-norm.",
+        "Eight scenarios that tell the story in order. Each opens its page with the settings filled in and its "
         "results shown at once (precomputed, and labelled so; Re-run live trains them in front of you). "
         "For a projector, switch on the presenter view in the sidebar, or add ?present=1 to the link.",
         charts=0,
@@ -119,6 +119,19 @@ PAGES = [
         "BatchNorm trains with the statistics of the current batch and serves with running averages. "
         "LayerNorm computes the same thing in both modes.",
         charts=5,
+    ),
+    PageInfo(
+        "app_pages/fixes.py",
+        "Can BatchNorm be saved?",
+        ":material/healing:",
+        "The papers' fixes (PowerNorm, Batch Renormalization, GroupNorm) against each failure, in a decoder and in "
+        "the encoder setting where they were studied.",
+        "Three answers from the literature: PowerNorm (Shen et al. 2020) normalises by a running quadratic mean "
+        "instead of the batch's statistics, Batch Renormalization (Ioffe 2017) corrects the batch's statistics "
+        "toward the running ones, GroupNorm (Wu & He 2018) normalises each token over groups of channels. Trained "
+        "side by side with LayerNorm and BatchNorm, causal (a decoder) and bidirectional (an encoder, where the "
+        "papers studied BatchNorm).",
+        charts=3,
     ),
     PageInfo(
         "app_pages/gradients.py",

@@ -25,7 +25,7 @@ import streamlit as st
 from core import charts
 from core.config import NORM_LABELS, RunConfig
 from core.metrics import HISTORY_COLUMNS, RUN_COLUMNS
-from core.sweep import SweepProgress, run_sweep
+from core.sweep import After, SweepProgress, run_sweep
 from core.train import Progress, RunResult, train_paired
 from ui import show, slots
 from ui.i18n import lang, t
@@ -319,32 +319,37 @@ def sweep(
     live: Live,
     cfgs: list[RunConfig],
     chart: Callable[[pd.DataFrame], alt.TopLevelMixin],
+    after: After | None = None,
     on_result: Callable[[RunResult], None] | None = None,
 ) -> pd.DataFrame:
-    """run_sweep with progress and the chart redrawn after each paired run; ``on_result`` sees
-    each finished RunResult (models included). A Stop keeps the paired runs finished so far as the
-    partial ``summary``."""
-    latest = {"summary": pd.DataFrame()}  # run_sweep's summary so far, for a Stop
+    """run_sweep with progress and the chart redrawn as each paired run finishes (in whatever
+    order the workers finish them); ``after`` and ``on_result`` as run_sweep's. A Stop keeps the
+    paired runs finished so far as the partial ``summary``; the progress line ticks while the
+    workers train, so a Stop is seen within half a second."""
+    latest = {"summary": pd.DataFrame(), "done": 0}  # run_sweep's summary so far, for a Stop
     live.keep("summary", lambda: latest["summary"])
-    live.progress(0.0, t("paired run 1 of {n}…", n=len(cfgs)))
     slot = live.area.empty()
 
-    def on_run(p: SweepProgress):
-        latest["summary"] = p.summary
-        if on_result:
-            on_result(p.result)
+    def line():
         live.progress(
-            p.done / p.total,
+            latest["done"] / len(cfgs),
             t(
                 "{done} of {total} paired runs done · {seconds:.0f} s",
-                done=p.done,
-                total=p.total,
+                done=latest["done"],
+                total=len(cfgs),
                 seconds=time.perf_counter() - live.started,
             ),
         )
+
+    def on_run(p: SweepProgress):
+        latest.update(summary=p.summary, done=p.done)
+        if on_result:
+            on_result(p.result)
+        line()
         show.draw(chart(p.summary), slot)
 
-    return run_sweep(cfgs, on_run=on_run, should_stop=lambda: live.cancelled)
+    line()
+    return run_sweep(cfgs, on_run=on_run, should_stop=lambda: live.cancelled, after=after, on_wait=line)
 
 
 def experiment(page: str, job: Job | None, hint: str) -> Outcome | None:

@@ -13,10 +13,11 @@ from core.analysis import in_norm_order, last_values, mean_tail
 from core.charts import NORM_COLORS
 from core.config import NORM_LABELS, NORMS
 from core.generate import TEMPERATURE
+from core.norm_specs import NORM_SPECS
 from ui.i18n import DEFAULT, lang, t
 
 # Metric labels are narrow: names as short as can be while still telling the norms apart.
-SHORT_LABELS = {"ln": "LayerNorm", "bn": "naive BN", "masked_bn": "masked BN", "rms": "RMSNorm", "none": "no norm"}
+SHORT_LABELS = {key: spec.short["en"] for key, spec in NORM_SPECS.items()}
 
 
 def width_for(ch: alt.TopLevelMixin) -> str:

@@ -1,0 +1,138 @@
+"""Can BatchNorm be saved? The papers' fixes (PowerNorm, Batch Renormalization, GroupNorm) against
+LayerNorm and BatchNorm, in a decoder and in an encoder, at small and large batches: each fix seen
+against each failure (loss as deployed, the train/inference gap, batch dependence)."""
+
+import streamlit as st
+
+from core import charts, experiments
+from core import params as P
+from core.config import ATTENTIONS
+from ui import controls, runner, share, show
+from ui.i18n import t, translated
+
+PAGE = "fixes"
+SETUP = experiments.SETUPS[PAGE]
+BASE, FIELDS, EXTRAS = SETUP.base, list(SETUP.fields), SETUP.extras
+MAX_SEEDS = 3
+PARAMS = controls.form_params(BASE, FIELDS) + [
+    P.choices("sizes", controls.BATCH_SIZES, EXTRAS["sizes"]),
+    P.choices("attentions", ATTENTIONS, EXTRAS["attentions"]),
+    P.integer("seeds", 1, MAX_SEEDS, EXTRAS["seeds"]),
+]
+
+
+def grid() -> dict:
+    cols = st.columns([3, 3, 1])
+    multi = {"selection_mode": "multi", **controls.PERSIST}
+    return {
+        "sizes": cols[0].pills(
+            t("batch sizes"), controls.BATCH_SIZES, default=list(EXTRAS["sizes"]), key=f"{PAGE}.sizes", **multi
+        ),
+        "attentions": cols[1].pills(
+            t("attention"),
+            ATTENTIONS,
+            default=list(EXTRAS["attentions"]),
+            format_func=translated(controls.ATTENTION_LABELS),
+            key=f"{PAGE}.attentions",
+            **multi,
+        ),
+        "seeds": cols[2].slider(t("seeds"), 1, MAX_SEEDS, EXTRAS["seeds"], key=f"{PAGE}.seeds", **controls.PERSIST),
+    }
+
+
+def loss_chart(summary):
+    return charts.sweep_chart(
+        summary,
+        x="batch_size",
+        x_title=t("batch size (sequences, log2 axis)"),
+        log2_x=True,
+        column="attention",
+        title=t("Held-out loss as deployed (eval mode)"),
+    )
+
+
+def live_sweep(live: runner.Live) -> experiments.Sweep:
+    return lambda cfgs, after, on_result: runner.sweep(live, cfgs, loss_chart, after, on_result)
+
+
+def results(out: runner.Outcome):
+    summary = out.data["summary"]
+    if summary.empty:
+        st.info(t("No paired run finished before the stop."))
+        return
+    show.chart(
+        loss_chart(summary),
+        summary,
+        t(
+            "Each fix against LayerNorm and BatchNorm, as it would be deployed (running statistics where a norm "
+            "keeps them). Mean over seeds, band from min to max. Look at batch 2: that is where batch statistics "
+            "are noisiest."
+        ),
+        f"{PAGE}_loss",
+    )
+    gaps = summary.assign(gap=summary["final_eval_loss"] - summary["final_eval_loss_batch_stats"])
+    show.chart(
+        charts.sweep_chart(
+            gaps,
+            x="batch_size",
+            x_title=t("batch size (sequences, log2 axis)"),
+            log2_x=True,
+            y="gap",
+            y_title=t("eval-mode minus batch-stats loss (nats/token)"),
+            zero_rule=True,
+            column="attention",
+            title=t("Train/inference gap"),
+        ),
+        gaps,
+        t(
+            "Held-out loss with running statistics (as deployed) minus with the statistics of the batch (as in "
+            "training). 0 for per-token norms; above 0, a norm trained on one normalisation is served another."
+        ),
+        f"{PAGE}_gap",
+    )
+    show.chart(
+        charts.dependence_chart(summary, title=t("A sentence's logits across 8 batches")),
+        summary[["norm", "attention", "batch_size", "seed", "batch_dependence"]],
+        t(
+            "One held-out sentence placed in 8 random batches after training, normalised as in training: the "
+            "largest difference of its logits (log axis; exact zeros drawn at 1e-8). Per-token norms and a warm "
+            "PowerNorm do not depend on the batch; BatchNorm and Batch Renormalization do."
+        ),
+        f"{PAGE}_dependence",
+    )
+
+
+def main():
+    share.settings(PAGE, PARAMS)
+    cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=grid)
+    cfgs = None
+    if cfg is not None:
+        cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))
+    job = None
+    if submitted and cfgs:
+        sizes, attentions = sorted(extra["sizes"]), [a for a in ATTENTIONS if a in extra["attentions"]]
+
+        def title() -> str:  # made when shown: in the language of whoever sees it
+            return t(
+                "{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)",
+                settings=controls.describe(cfg, omit=("batch_size", "seed")),
+                sizes=sizes,
+                attentions=", ".join(t(controls.ATTENTION_LABELS[a]) for a in attentions),
+                seeds=extra["seeds"],
+            )
+
+        key = f"{cfg.config_id}:{sizes}:{attentions}:{extra['seeds']}"
+        job = runner.Job(key, title, lambda live: experiments.compute(PAGE, cfg, extra, sweep=live_sweep(live)))
+    out = runner.experiment(
+        PAGE,
+        job,
+        t(
+            "Press Run to train LayerNorm, BatchNorm and the three fixes side by side in a decoder and an "
+            "encoder, at batch 2 and 32 (about half a minute)."
+        ),
+    )
+    if out is not None:
+        results(out)
+
+
+main()

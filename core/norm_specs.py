@@ -1,0 +1,141 @@
+"""The norms: one record each, in one registry that everything reads (the config's checks, the
+forms' pickers, chart colours and legends, the translations, the CLI's help, the model's factory,
+the trainer's metrics and passes, the tests). Pure Python, no torch: the layers themselves are in
+core/norms.py and are built through ``NormSpec.build``, which imports them when called.
+
+A new norm is a class in core/norms.py and a record here; nothing else changes.
+
+What a norm depends on decides what is measured for it:
+
+* ``batch_in_training``: its training-mode forward (or its backward) uses statistics of the batch.
+  Such a model gets a held-out score with the batch's statistics beside the eval-mode one (the
+  train/inference gap), and its layers are told to normalise as in training in the probes
+  (``use_batch_stats``). A per-token norm computes the same in both modes, so it is scored once.
+* ``running``: it keeps running statistics that inference uses.
+* ``mean_var``: its layers expose the batch's mean and variance against the running ones
+  (``last_stats``: the PowerNorm distances and TID of core/metrics.py).
+* ``stacks``: its layers can normalise several stacked batches each with its own statistics in one
+  forward (``groups``), which makes the batch-statistics score faster; without it the score runs
+  batch by batch.
+* ``channels_multiple``: d_model must be a multiple of it (GroupNorm's groups, PowerNorm's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NormSpec:
+    key: str  # the config's, the URL's and the CLI's name
+    labels: Mapping[str, str]  # {"en", "zh"}: legends, pickers
+    short: Mapping[str, str]  # {"en", "zh"}: narrow places (metric labels)
+    color: str  # the same on every chart of every page
+    layer: str  # the class in core/norms.py
+    options: Mapping[str, Any] = field(default_factory=dict)  # its constructor's options beyond C and eps
+    takes_momentum: bool = False  # it takes the config's bn_momentum
+    batch_in_training: bool = False
+    running: bool = False
+    mean_var: bool = False
+    stacks: bool = False
+    channels_multiple: int = 1
+
+    def build(self, num_features: int, eps: float, momentum: float):
+        """The layer for ``num_features`` channels (imports torch: call it from the engine only)."""
+        from core import norms
+
+        make: Callable = getattr(norms, self.layer)
+        if self.layer == "Identity":
+            return make()
+        extra = {"momentum": momentum} if self.takes_momentum else {}
+        return make(num_features, eps=eps, **extra, **self.options)
+
+
+NORM_SPECS: dict[str, NormSpec] = {
+    s.key: s
+    for s in (
+        NormSpec(
+            "ln",
+            {"en": "LayerNorm", "zh": "LayerNorm"},
+            {"en": "LayerNorm", "zh": "LayerNorm"},
+            "#4c78a8",  # blue: the control every chart compares with
+            "LayerNorm",
+        ),
+        NormSpec(
+            "bn",
+            {"en": "BatchNorm (naive, pads counted)", "zh": "BatchNorm（朴素，计入 pad）"},
+            {"en": "naive BN", "zh": "朴素 BN"},
+            "#e45756",  # red, and the BatchNorm variants around it
+            "BatchNorm",
+            {"masked": False},
+            takes_momentum=True,
+            batch_in_training=True,
+            running=True,
+            mean_var=True,
+            stacks=True,
+        ),
+        NormSpec(
+            "masked_bn",
+            {"en": "BatchNorm (pads masked)", "zh": "BatchNorm（mask 掉 pad）"},
+            {"en": "masked BN", "zh": "masked BN"},
+            "#f58518",
+            "BatchNorm",
+            {"masked": True},
+            takes_momentum=True,
+            batch_in_training=True,
+            running=True,
+            mean_var=True,
+            stacks=True,
+        ),
+        NormSpec(
+            "rms",
+            {"en": "RMSNorm", "zh": "RMSNorm"},
+            {"en": "RMSNorm", "zh": "RMSNorm"},
+            "#54a24b",  # green: LayerNorm's cousin
+            "RMSNorm",
+        ),
+        NormSpec(
+            "powernorm",
+            {"en": "PowerNorm (running quadratic mean)", "zh": "PowerNorm（滑动二次均值）"},
+            {"en": "PowerNorm", "zh": "PowerNorm"},
+            "#ff9da6",  # pink: a fix of BatchNorm, near its red
+            "PowerNorm",
+            # the authors' setups scale by the RMS over one group per attention head (4 here); 50 of the
+            # default 300 steps with batch statistics (theirs: 8,000-10,000 updates)
+            {"group_num": 4, "warmup": 50},
+            batch_in_training=True,  # during the warm-up, and in its backward always
+            running=True,
+            channels_multiple=4,
+        ),
+        NormSpec(
+            "batchrenorm",
+            {"en": "Batch Renormalization (pads masked)", "zh": "Batch Renormalization（mask 掉 pad）"},
+            {"en": "BatchRenorm", "zh": "BatchRenorm"},
+            "#b279a2",  # purple
+            "BatchRenorm",
+            {"warmup": 50, "ramp": 100},  # plain BN for 50 updates, then r and d relaxed to 3 and 5 over 100
+            takes_momentum=True,
+            batch_in_training=True,
+            running=True,
+            mean_var=True,
+        ),
+        NormSpec(
+            "groupnorm",
+            {"en": "GroupNorm (8 groups)", "zh": "GroupNorm（8 组）"},
+            {"en": "GroupNorm", "zh": "GroupNorm"},
+            "#72b7b2",  # teal: a per-token norm, LayerNorm's blue-green family
+            "GroupNorm",
+            {"num_groups": 8},
+            channels_multiple=8,
+        ),
+        NormSpec(
+            "none",
+            {"en": "no norm", "zh": "不归一化"},
+            {"en": "no norm", "zh": "不归一化"},
+            "#9d755d",
+            "Identity",
+        ),
+    )
+}

@@ -1,0 +1,78 @@
+"""Grid cells as Ray tasks: ``python -m core sweep ... --executor ray [--address ADDR]``.
+
+Ray is optional (``requirements-dev.txt`` installs it; the app and the default executor never
+import it). Each cell is ``core.sweep.run_cell`` run as a task of one CPU, on an existing cluster
+(``address``, e.g. ``ray://head:10001`` or ``auto``) or on a Ray instance started here with one
+CPU per core. The project's code and data travel with the job (Ray's ``working_dir`` runtime
+environment, without what no cell needs), so the cluster's nodes need only Python 3.11 with the
+packages of ``requirements.txt`` that a cell imports (torch 2.13.0, numpy, pandas) and Ray.
+A cell's numbers are those of ``train_paired`` on the node that trains it: identical to the local
+executor's on the same kind of machine, and equal within the reproducibility contract
+(core/reproduce.py) on another processor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import ray
+
+from core.config import RunConfig
+from core.data import get_corpus
+from core.sweep import After, run_cell
+from core.train import RunResult
+
+ROOT = Path(__file__).resolve().parents[1]
+# What a cell does not need: the app, the tests, the stored results, benchmarks, artifacts.
+EXCLUDES = [
+    ".git",
+    ".venv",
+    "artifacts",
+    "tests",
+    "app_pages",
+    "ui",
+    "benchmarks",
+    "data/precomputed",
+    "**/__pycache__",
+]
+
+
+def connect(address: str | None = None) -> None:
+    """Join the cluster at ``address``, or start a local Ray instance (one CPU per core), once."""
+    if ray.is_initialized():
+        return
+    ray.init(
+        address=address,
+        num_cpus=None if address else (os.cpu_count() or 1),
+        runtime_env={"working_dir": str(ROOT), "excludes": EXCLUDES},
+        include_dashboard=False,
+        log_to_driver=False,
+    )
+
+
+def run(
+    cfgs: Sequence[RunConfig],
+    after: After | None = None,
+    address: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[tuple[int, RunResult]]:
+    """(index, result) of each cell as it finishes; a stop cancels the cells not finished."""
+    connect(address)
+    cell = ray.remote(num_cpus=1)(run_cell)
+    refs = {cell.remote(cfg, after, get_corpus(cfg.corpus) if cfg.corpus else None): i for i, cfg in enumerate(cfgs)}
+    pending = list(refs)
+    try:
+        while pending:
+            if should_stop is not None and should_stop():
+                break
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            for ref in ready:
+                yield refs[ref], ray.get(ref)
+            if not ready and on_wait:
+                on_wait()
+    finally:
+        for ref in pending:
+            ray.cancel(ref)
