@@ -12,6 +12,9 @@ Two grids, each run in a fresh Python process of each checkout, baseline and thi
   processes start inside the call, so their start-up is included) and as the whole process
   (``wall``: interpreter, imports and all). The process tree's peak resident memory is sampled
   from /proc every 0.1 s (``peak_mb``: this process and its worker processes together).
+Every run also reports its CPU time (``cpu``: user and system, all threads) and ``cores`` = cpu /
+wall: how many of the machine's cores it kept busy.
+
 * ``gn``: the README's Group Norm sweep, ``python -m core sweep --norms ln,bn,masked_bn
   --batch-sizes 2,4,8,16,32 --seeds 0,1,2`` (15 paired runs of 300 steps), whole command.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,8 +51,9 @@ GN_ARGS = ["-m", "core", "sweep", "--norms", "ln,bn,masked_bn", "--batch-sizes",
 
 
 def timed(cmd: list[str], cwd: Path) -> dict:
-    """Run ``cmd`` in ``cwd``: its wall time, its stdout's last line as JSON (if any), and the peak
-    resident memory of its process tree."""
+    """Run ``cmd`` in ``cwd``: its wall time, its CPU time (user + system, every thread), its
+    stdout's last line as JSON (if any), and the peak resident memory of its process tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak, started = [0], time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     stop = threading.Event()
@@ -71,7 +76,15 @@ def timed(cmd: list[str], cwd: Path) -> dict:
         raise RuntimeError(f"{cmd} in {cwd} exited with {proc.returncode}")
     last = out.strip().splitlines()[-1] if out.strip() else "{}"
     result = json.loads(last) if last.startswith("{") else {}
-    return {**result, "wall": round(wall, 2), "peak_mb": round(peak[0] / 2**20)}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        **result,
+        "wall": round(wall, 2),
+        "cpu": round(cpu, 2),
+        "cores": round(cpu / wall, 2),
+        "peak_mb": round(peak[0] / 2**20),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

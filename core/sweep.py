@@ -4,18 +4,17 @@ gradient profile at initialization for Pre vs Post placement."""
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
 
 from core.config import ConfigError, RunConfig
-from core.data import BatchStream, Corpus, get_corpus, register_corpus
+from core.data import BatchStream, Corpus, register_corpus
 from core.metrics import GradNorms, loss_fn
 from core.model import build_models
 from core.train import RunResult, train_paired
@@ -51,38 +50,26 @@ def sweep_configs(
     return cfgs
 
 
-def run_cell(cfg: RunConfig, after: After | None = None, corpus: Corpus | None = None) -> RunResult:
+def run_cell(
+    cfg: RunConfig,
+    after: After | None = None,
+    corpus: Corpus | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
     """One cell of a grid, trained as ``train_paired(cfg)`` trains it alone (its models stepped one
-    after the other in this thread): the same numbers. Runs in whichever process the executor
-    chose; ``after(result)`` computes frames on the trained models there (``RunResult.extra``), and
-    the models themselves stay there (``models`` is empty). ``corpus``: an uploaded text, which
-    lives in the memory of the process that parsed it, travels with its cell."""
+    after the other in one thread): the same numbers. The held-out set is not scored before the
+    first step (a grid's summary is scored at the end), which changes no number. ``after(result)``
+    computes frames on the trained models where the cell trained (``RunResult.extra``); the models
+    themselves stay there (``models`` is empty). ``corpus``: an uploaded text, which lives in the
+    memory of the process that parsed it, travels with its cell to a Ray worker."""
     if corpus is not None:
         register_corpus(corpus)
-    res = train_paired(cfg, workers=1)
+    res = train_paired(cfg, should_stop=should_stop, workers=1, score_at_start=False)
     return replace(res, models={}, extra=after(res) if after else {})
 
 
-After = Callable[[RunResult], dict]  # a top-level function (or partial): it is sent to the workers
+After = Callable[[RunResult], dict]  # a top-level function (or a partial of one): Ray sends it to its workers
 EXECUTORS = ("local", "ray")
-_pools: dict[int, ProcessPoolExecutor] = {}
-_pools_lock = threading.Lock()
-
-
-def local_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for grid cells, started once per process and reused by every sweep (a
-    hosted app's visitors share them). Processes, not threads: a paired run holds the GIL for
-    about half its time (py-spy), so two runs in two threads of one process cannot use two cores.
-    Spawned, not forked: a fork of a process that already runs torch's threads is not safe."""
-    with _pools_lock:
-        if workers not in _pools:
-            _pools[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        return _pools[workers]
-
-
-def _submit(executor, cfg: RunConfig, after: After | None):
-    corpus = get_corpus(cfg.corpus) if cfg.corpus else None
-    return executor(run_cell, cfg, after, corpus)
 
 
 def run_sweep(
@@ -99,20 +86,27 @@ def run_sweep(
     the varying settings (lengths, batching, task, placement, attention) and the config id as
     columns, in config order.
 
-    Cells run in parallel, each exactly as ``train_paired`` trains it alone (``run_cell``), so the
-    numbers do not depend on how: ``executor="local"`` in ``parallel`` worker processes of this
-    machine (default: one per core, at most 2; ``parallel=1`` trains them in this thread, one after
-    the other), ``"ray"`` as Ray tasks (core.ray_executor: a local Ray instance, or the cluster at
-    ``address``). ``on_run`` is called from this thread as each cell finishes, whatever its order,
-    so a chart can draw the first points while the rest train; ``on_wait`` while nothing finished
-    (every half second). ``should_stop()`` ends the sweep: cells not started are dropped, cells
-    running are left to finish in their worker, their results ignored."""
+    Each cell is trained exactly as ``train_paired`` trains it alone (``run_cell``), so the numbers
+    do not depend on how: ``executor="local"``, ``parallel`` cells at once in threads of this
+    process (default: one per core, at most 2; measured: worker processes instead were no faster,
+    the cells being bound by arithmetic on both cores, and took twice the memory); ``"ray"``, as
+    Ray tasks (core/ray_executor.py: a local Ray instance, or the cluster at ``address``).
+    ``on_run`` is called from this thread as each cell finishes, whatever its order, so a chart
+    draws the first points while the rest train; ``on_wait`` while none finished (every half
+    second). ``should_stop()`` ends the sweep: cells not started are dropped, local cells in flight
+    stop at their next step, and the cells finished so far are returned."""
     parallel = max(1, parallel or min(2, os.cpu_count() or 1))
     if executor not in EXECUTORS:
         raise ConfigError("executor", f"must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     done: dict[int, pd.DataFrame] = {}
+    abandoned = threading.Event()  # set when this call ends early: local cells still training stop too
+
+    def stop() -> bool:
+        return abandoned.is_set() or (should_stop is not None and should_stop())
 
     def finished(i: int, res: RunResult):
+        if res.stopped:
+            return
         cfg = cfgs[i]
         done[i] = res.summary.assign(
             lengths=cfg.lengths,
@@ -131,27 +125,20 @@ def run_sweep(
         for i, res in ray_executor.run(cfgs, after, address, should_stop, on_wait):
             finished(i, res)
         return _in_order(done)
-    if parallel == 1:
-        for i, cfg in enumerate(cfgs):
-            if should_stop is not None and should_stop():
-                break
-            finished(i, run_cell(cfg, after))
-        return _in_order(done)
-    pool = local_pool(parallel)
-    futures = {_submit(pool.submit, cfg, after): i for i, cfg in enumerate(cfgs)}
-    try:
-        pending = set(futures)
-        while pending:
-            if should_stop is not None and should_stop():
-                break
-            ready, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in sorted(ready, key=futures.get):
-                finished(futures[fut], fut.result())
-            if not ready and on_wait:
-                on_wait()
-    finally:  # a Stop, an error or an exception from on_run: cells not started are dropped
-        for fut in futures:
-            fut.cancel()
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="sweep") as pool:
+        futures = {pool.submit(run_cell, cfg, after, None, stop): i for i, cfg in enumerate(cfgs)}
+        try:
+            pending = set(futures)
+            while pending and not stop():
+                ready, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in sorted(ready, key=futures.get):
+                    finished(futures[fut], fut.result())
+                if not ready and on_wait:
+                    on_wait()
+        finally:  # a Stop, an error or an exception from on_run: nothing trains on
+            abandoned.set()
+            for fut in futures:
+                fut.cancel()
     return _in_order(done)
 
 

@@ -185,6 +185,7 @@ def train_paired(
     on_step: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int | None = None,
+    score_at_start: bool = True,
 ) -> RunResult:
     """Train one model per norm in ``cfg.norms`` in lockstep and return their metrics.
 
@@ -198,14 +199,15 @@ def train_paired(
     the CPU count); the held-out passes are spread over the same threads, longest first, and this
     thread draws the next batch while the models train. Each model's arithmetic is the same
     whichever thread runs it, so the numbers do not depend on it; the pool lives only as long as
-    the run.
+    the run. ``score_at_start=False`` skips the held-out score at initialization (step 0), which
+    only the curves show; no number of the training changes.
     """
     workers = workers or min(len(cfg.norms), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paired") as pool:
-        return _train(cfg, on_step, should_stop, pool)
+        return _train(cfg, on_step, should_stop, pool, score_at_start)
 
 
-def _train(cfg, on_step, should_stop, pool: ThreadPoolExecutor) -> RunResult:
+def _train(cfg, on_step, should_stop, pool: ThreadPoolExecutor, score_at_start: bool = True) -> RunResult:
     t_start = time.perf_counter()
     models = build_models(cfg)
     members = [_Member(n, m, cfg) for n, m in models.items()]
@@ -237,7 +239,7 @@ def _train(cfg, on_step, should_stop, pool: ThreadPoolExecutor) -> RunResult:
             diverged = {m.name: m.diverged_at for m in members if m.diverged_at is not None}
             on_step(Progress(step, cfg.steps, new, diverged, time.perf_counter() - t_start))
 
-    rows += (new := eval_rows(0))
+    rows += (new := eval_rows(0) if score_at_start else [])
     report(0, new)
     steps_done, stopped = 0, False
     batch = next(stream)
