@@ -36,26 +36,16 @@ def grid() -> dict:
     }
 
 
-def live_sweep(live: runner.Live) -> experiments.Sweep:
-    return lambda cfgs, after, on_result: runner.sweep(live, cfgs, loss_chart, after, on_result)
-
-
 def loss_chart(summary):
-    return charts.sweep_chart(
+    return charts.batch_size_chart(
         summary,
-        x="batch_size",
-        x_title=t("batch size (sequences, log2 axis)"),
-        log2_x=True,
         title=t("Final held-out loss vs batch size"),
     )
 
 
 def gap_chart(gaps):
-    return charts.sweep_chart(
+    return charts.batch_size_chart(
         gaps,
-        x="batch_size",
-        x_title=t("batch size (sequences, log2 axis)"),
-        log2_x=True,
         y="gap",
         y_title=t("held-out loss minus LayerNorm's (nats/token)"),
         zero_rule=True,
@@ -113,7 +103,9 @@ def main():
             )
 
         key = f"{cfg.config_id}:{sizes}:{extra['seeds']}"
-        job = runner.Job(key, title, lambda live: experiments.compute(PAGE, cfg, extra, sweep=live_sweep(live)))
+        job = runner.Job(
+            key, title, lambda live: experiments.compute(PAGE, cfg, extra, sweep=runner.live_sweep(live, loss_chart))
+        )
     elif submitted and not sizes:
         st.error(t("Choose at least one batch size."))
     out = runner.experiment(PAGE, job, t("Press Run to sweep the batch size (takes well under a minute)."))

@@ -32,7 +32,7 @@ def grid() -> dict:
             t("attention"),
             ATTENTIONS,
             default=list(EXTRAS["attentions"]),
-            format_func=translated(controls.ATTENTION_LABELS),
+            format_func=translated(charts.ATTENTION_TITLES),
             key=f"{PAGE}.attentions",
             **multi,
         ),
@@ -41,18 +41,11 @@ def grid() -> dict:
 
 
 def loss_chart(summary):
-    return charts.sweep_chart(
+    return charts.batch_size_chart(
         summary,
-        x="batch_size",
-        x_title=t("batch size (sequences, log2 axis)"),
-        log2_x=True,
         column="attention",
         title=t("Held-out loss as deployed (eval mode)"),
     )
-
-
-def live_sweep(live: runner.Live) -> experiments.Sweep:
-    return lambda cfgs, after, on_result: runner.sweep(live, cfgs, loss_chart, after, on_result)
 
 
 def results(out: runner.Outcome):
@@ -72,11 +65,8 @@ def results(out: runner.Outcome):
     )
     gaps = summary.assign(gap=summary["final_eval_loss"] - summary["final_eval_loss_batch_stats"])
     show.chart(
-        charts.sweep_chart(
+        charts.batch_size_chart(
             gaps,
-            x="batch_size",
-            x_title=t("batch size (sequences, log2 axis)"),
-            log2_x=True,
             y="gap",
             y_title=t("eval-mode minus batch-stats loss (nats/token)"),
             zero_rule=True,
@@ -95,8 +85,9 @@ def results(out: runner.Outcome):
         summary[["norm", "attention", "batch_size", "seed", "batch_dependence"]],
         t(
             "One held-out sentence placed in 8 random batches after training, normalised as in training: the "
-            "largest difference of its logits (log axis; exact zeros drawn at 1e-8). Per-token norms and a warm "
-            "PowerNorm do not depend on the batch; BatchNorm and Batch Renormalization do."
+            "largest difference of its logits (log axis; exact zeros drawn at 1e-8). BatchNorm depends on the batch; "
+            "per-token norms and a warm PowerNorm do not, nor does Batch Renormalization once its corrections are "
+            "relaxed and not clipped (its training forward then equals its inference forward)."
         ),
         f"{PAGE}_dependence",
     )
@@ -122,7 +113,9 @@ def main():
             )
 
         key = f"{cfg.config_id}:{sizes}:{attentions}:{extra['seeds']}"
-        job = runner.Job(key, title, lambda live: experiments.compute(PAGE, cfg, extra, sweep=live_sweep(live)))
+        job = runner.Job(
+            key, title, lambda live: experiments.compute(PAGE, cfg, extra, sweep=runner.live_sweep(live, loss_chart))
+        )
     out = runner.experiment(
         PAGE,
         job,

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import charts, experiments
 from core import params as P
-from core.config import LIMITS, RunConfig
+from core.config import LIMITS
 from ui import controls, pins, runner, share, show
 from ui.i18n import t
 
@@ -33,16 +33,6 @@ def depth() -> dict:
             **controls.PERSIST,
         )
     }
-
-
-def work(live: runner.Live, cfg: RunConfig, layers: int) -> dict:
-    return experiments.compute(
-        PAGE,
-        cfg,
-        {"layers": layers},
-        train=lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE)),
-        progress=lambda _: live.progress(1.0, t("gradients at initialization, Pre and Post…")),
-    )
 
 
 def results(out: runner.Outcome):
@@ -94,7 +84,10 @@ def main():
             )
 
         job = runner.Job(
-            f"{cfg.config_id}:{extra['layers']}", title, lambda live: work(live, cfg, extra["layers"]), cfg
+            f"{cfg.config_id}:{extra['layers']}",
+            title,
+            lambda live: runner.compute(PAGE, live, cfg, {"layers": extra["layers"]}),
+            cfg,
         )
     out = runner.experiment(PAGE, job, t("Press Run to train and record gradient norms (a few seconds)."))
     if out is not None:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import charts, experiments
-from core.config import RunConfig
+from core.analysis import compares_to_layer_norm
 from core.metrics import with_config
 from ui import controls, pins, runner, share, show, upload
 from ui.i18n import t
@@ -11,11 +11,6 @@ from ui.i18n import t
 PAGE = "live"
 BASE, FIELDS = experiments.SETUPS[PAGE].base, list(experiments.SETUPS[PAGE].fields)  # batch 2, long-tailed lengths
 PARAMS = controls.form_params(BASE, FIELDS) + controls.display_params()
-
-
-def work(live: runner.Live, cfg: RunConfig) -> dict:
-    train = lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE))  # noqa: E731
-    return experiments.compute(PAGE, cfg, {}, train=train, progress=lambda text: live.progress(1.0, t(text)))
 
 
 def results(out: runner.Outcome):
@@ -47,7 +42,7 @@ def results(out: runner.Outcome):
             ),
             "live_grad_norm",
         )
-    if "ln" in set(history["norm"]) and history["norm"].nunique() > 1:
+    if compares_to_layer_norm(history):
         gaps = charts.eval_gaps_to_layer_norm(history)
         show.chart(
             charts.gap_curves(history, title=t("Held-out loss minus LayerNorm's"), x=opts["x"]),
@@ -81,7 +76,7 @@ def main():
     share.settings(PAGE, PARAMS)
     upload.uploader(PAGE)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.paired_job(cfg, submitted, work, controls.describe)
+    job = runner.paired_job(cfg, submitted, lambda live, c: runner.compute(PAGE, live, c), controls.describe)
     out = runner.experiment(
         PAGE,
         job,

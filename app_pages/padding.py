@@ -49,10 +49,6 @@ def loss_chart(summary):
     return charts.padding_chart(summary, title=t("Final held-out loss per length distribution and batching"))
 
 
-def live_sweep(live: runner.Live) -> experiments.Sweep:
-    return lambda cfgs, after, on_result: runner.sweep(live, cfgs, loss_chart, after, on_result)
-
-
 def results(out: runner.Outcome):
     summary = out.data["summary"]
     if summary.empty:
@@ -131,7 +127,7 @@ def main():
         job = runner.Job(
             f"{cfg.config_id}:{extra}",
             title,
-            lambda live: experiments.compute(PAGE, cfg, extra, sweep=live_sweep(live)),
+            lambda live: experiments.compute(PAGE, cfg, extra, sweep=runner.live_sweep(live, loss_chart)),
         )
     elif submitted:
         st.error(t("Choose at least one length distribution and one batching."))

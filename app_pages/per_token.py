@@ -7,7 +7,7 @@ import streamlit as st
 from core import charts, experiments
 from core import params as P
 from core.analysis import token_offsets
-from core.config import LIMITS, RunConfig
+from core.config import LIMITS
 from ui import controls, runner, share, show
 from ui.i18n import t, translated
 
@@ -20,10 +20,6 @@ PARAMS = controls.form_params(BASE, FIELDS) + [
     P.choice("layer", LAYERS, LAYERS[0]),
     P.choice("when", tuple(WHEN_LABELS), "trained"),
 ]
-
-
-def work(live: runner.Live, cfg: RunConfig) -> dict:
-    return experiments.compute(PAGE, cfg, {}, train=lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE)))
 
 
 def pick(stats: pd.DataFrame) -> tuple[str, str]:
@@ -127,7 +123,7 @@ def results(out: runner.Outcome):
 def main():
     share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.paired_job(cfg, submitted, work, controls.describe)
+    job = runner.paired_job(cfg, submitted, lambda live, c: runner.compute(PAGE, live, c), controls.describe)
     out = runner.experiment(PAGE, job, t("Press Run to train and look inside the norm layers (a few seconds)."))
     if out is not None:
         results(out)

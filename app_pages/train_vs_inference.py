@@ -7,7 +7,6 @@ import streamlit as st
 from core import charts, experiments
 from core import params as P
 from core.analysis import in_norm_order, last_values
-from core.config import RunConfig
 from core.metrics import BN_METRICS
 from ui import controls, pins, runner, share, show
 from ui.i18n import t, translated
@@ -26,11 +25,6 @@ PARAMS = (
     + controls.display_params()
     + [P.choice("metric", tuple(BN_METRIC_LABELS), next(iter(BN_METRIC_LABELS)))]
 )
-
-
-def work(live: runner.Live, cfg: RunConfig) -> dict:
-    train = lambda c: runner.train(live, c, smooth=controls.smoothing(PAGE))  # noqa: E731
-    return experiments.compute(PAGE, cfg, {}, train=train, progress=lambda text: live.progress(1.0, t(text)))
 
 
 def gap_metrics(out: runner.Outcome):
@@ -154,7 +148,7 @@ def results(out: runner.Outcome):
 def main():
     share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.paired_job(cfg, submitted, work, controls.describe)
+    job = runner.paired_job(cfg, submitted, lambda live, c: runner.compute(PAGE, live, c), controls.describe)
     out = runner.experiment(
         PAGE, job, t("Press Run to train BatchNorm, masked BatchNorm and LayerNorm (a few seconds).")
     )

@@ -1,6 +1,6 @@
 """Can BatchNorm be saved? The papers' fixes measured: the README's "The papers' fixes" table.
 
-    python -m benchmarks.fixes                                # text and shakespeare, about 20 minutes
+    python -m benchmarks.fixes                                # text and shakespeare, about 10 minutes on 2 cores
     python -m benchmarks.fixes --tasks text --seeds 0 --json artifacts/fixes.json
 
 For each task, the same grid as

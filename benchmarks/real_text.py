@@ -1,6 +1,6 @@
 """What BatchNorm does on real text: the measurements behind the README's "Real text" section.
 
-    python -m benchmarks.real_text                      # both corpora, every table (about 15 minutes)
+    python -m benchmarks.real_text                      # both corpora, every table (about 5 minutes on 2 cores)
     python -m benchmarks.real_text --tasks tangshi --only gaps --seeds 0,1
 
 Three tables per task, each paired run from the same init on the same batches, seeds 0, 1, 2:

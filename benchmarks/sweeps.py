@@ -1,6 +1,6 @@
 """Sweep speed against a baseline checkout, side by side in one run, in alternation.
 
-    git worktree add /tmp/baseline 2589640                   # the engine before the process executor
+    git worktree add /tmp/baseline 2589640                   # the engine before this round's sweep changes
     python -m benchmarks.sweeps --baseline /tmp/baseline     # both grids, 3 rounds (about 10 minutes)
     python -m benchmarks.sweeps --baseline /tmp/baseline --only page --rounds 5
 
@@ -8,10 +8,9 @@ Two grids, each run in a fresh Python process of each checkout, baseline and thi
 
 * ``page``: the batch-size page's default grid (5 batch sizes x 2 seeds x 100 steps, BN and LN)
   through the page's own compute path, headless: ``core.experiments.compute("batch_size", ...)``
-  with the page's setup. Timed from the call to its return (``seconds``; this checkout's worker
-  processes start inside the call, so their start-up is included) and as the whole process
+  with the page's setup. Timed from the call to its return (``seconds``) and as the whole process
   (``wall``: interpreter, imports and all). The process tree's peak resident memory is sampled
-  from /proc every 0.1 s (``peak_mb``: this process and its worker processes together).
+  from /proc every 0.1 s (``peak_mb``: the process and any children together).
 Every run also reports its CPU time (``cpu``: user and system, all threads) and ``cores`` = cpu /
 wall: how many of the machine's cores it kept busy.
 

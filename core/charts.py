@@ -375,8 +375,17 @@ def sweep_chart(
                 column=alt.Column(f"{column}:N", title=None, sort=order, header=alt.Header(labelFontSize=12)),
                 title=title,
             )
+            .resolve_scale(y="independent")  # a decoder's and an encoder's losses live on different scales
         )
     return alt.layer(*layers, data=band).properties(title=title, height=280, autosize=FIT_WIDTH)
+
+
+BATCH_SIZE_TITLE = "batch size (sequences, log2 axis)"
+
+
+def batch_size_chart(summary: pd.DataFrame, **kw) -> alt.LayerChart | alt.FacetChart:
+    """``sweep_chart`` against the batch size, on a log2 axis."""
+    return sweep_chart(summary, x="batch_size", x_title=BATCH_SIZE_TITLE, log2_x=True, **kw)
 
 
 ATTENTION_TITLES = {"causal": "causal (a decoder)", "bidirectional": "bidirectional (an encoder)"}

@@ -16,7 +16,7 @@ from dataclasses import fields
 import pandas as pd
 
 from core.analysis import causality
-from core.config import ATTENTIONS, LENGTHS, LIMITS, TASKS, RunConfig, fmt_number, lengths_for
+from core.config import ATTENTIONS, LENGTHS, LIMITS, NORMS, TASKS, RunConfig, fmt_number, lengths_for
 from core.config import ConfigError as ConfigError
 from core.experiments import trained
 from core.generate import generations
@@ -74,9 +74,7 @@ def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
     p.add_argument(
         "--task", default=d.task, help=f"{' | '.join(TASKS)} (default %(default)s; upload: in the dashboard)"
     )
-    p.add_argument(
-        "--norms", default=",".join(d.norms), help="comma list of ln,bn,masked_bn,rms,none (default %(default)s)"
-    )
+    p.add_argument("--norms", default=",".join(d.norms), help=f"comma list of {','.join(NORMS)} (default %(default)s)")
     if sweep:
         p.add_argument(
             "--batch-sizes",
@@ -88,7 +86,7 @@ def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
         p.add_argument(
             "--executor",
             default="local",
-            help="local (worker processes on this machine) | ray (Ray tasks; optional, pip install ray) (default %(default)s)",
+            help="local (two cells at a time on this machine) | ray (Ray tasks; pip install ray) (default %(default)s)",
         )
         p.add_argument("--address", help="--executor ray: the Ray cluster to join (default: start one here)")
         p.add_argument(
@@ -181,9 +179,11 @@ def _report(results: list[RunResult], a: argparse.Namespace, out=None):
         json.dump({"runs": [run for r in results for run in r.runs_json()]}, out)
         out.write("\n")
         return
-    table = pd.concat([r.summary for r in results], ignore_index=True)
+    table = pd.concat([r.summary.assign(lengths=r.config.lengths, attention=r.config.attention) for r in results])
+    varied = [c for c in ("lengths", "attention") if table[c].nunique() > 1]  # a grid's other axes
     cols = [
         "norm",
+        *varied,
         "batch_size",
         "seed",
         "final_eval_loss",
@@ -263,9 +263,7 @@ def _after_training(a: argparse.Namespace, cfg: RunConfig, out=None):
             for (norm, mode), g in frame.groupby(["norm", "mode"], sort=False)
         ]
     if a.out:
-        frame.assign(
-            **{f"cfg_{k}": ",".join(v) if isinstance(v, list) else v for k, v in cfg.to_dict().items()}
-        ).to_csv(a.out, index=False)
+        with_config(frame, cfg).to_csv(a.out, index=False)
     if a.json:
         json.dump(
             {a.command if a.command == "generate" else a.probe: rows, "config": cfg.to_dict()}, out, ensure_ascii=False

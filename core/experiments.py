@@ -30,6 +30,7 @@ Frames = dict[str, pd.DataFrame]
 Progress = Callable[[str], None]  # one line saying what is being computed, after training
 # What the progress line says after training (English; a page shows it translated).
 WRITING = "writing: every model continues the same prompts…"
+PROFILING = "gradients at initialization, Pre and Post…"
 PROBING = "probing: which positions each output depends on, both ways…"
 
 
@@ -159,8 +160,11 @@ def train_vs_inference(cfg: RunConfig, train: Train = train_paired, progress: Pr
     and the generations."""
     res = train(cfg)
     models = trained(res)
+    frames = {"history": res.history, "summary": res.summary}
+    if not models:  # every model diverged: nothing to probe or to write with
+        return frames
     progress(PROBING)
-    frames = {"history": res.history, "summary": res.summary, "probe": probe_probabilities(models, cfg)}
+    frames["probe"] = probe_probabilities(models, cfg)
     if cfg.attention == "causal":  # in an encoder every output may read every input: nothing to leak
         frames["causality"] = causality(models, cfg)
         progress(WRITING)
@@ -172,7 +176,7 @@ def gradients(cfg: RunConfig, layers: int, train: Train = train_paired, progress
     """The run's gradient norms, and the per-layer profile at initialization of a ``layers``-deep
     model for Pre and Post placement."""
     res = train(cfg)
-    progress("gradients at initialization, Pre and Post…")
+    progress(PROFILING)
     return {"history": res.history, "profile": init_grad_profile(cfg.replace(n_layers=layers))}
 
 
@@ -232,8 +236,7 @@ def padding(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
 
 def pad_probe_of(cfg: RunConfig, result: RunResult) -> Frames:
     """The pad-length probe on ``result``'s models if it is the run of ``cfg`` (a sweep's ``after``)."""
-    batch = pad_probe_batch(cfg)
-    if result.config != cfg or batch is None:
+    if result.config != cfg or (batch := pad_probe_batch(cfg)) is None:
         return {}
     return {"probe": pad_probe(result.models, batch, cfg.max_len)}
 

@@ -24,13 +24,14 @@ SEED_OFFSET = 4242  # the sampling generator's seed is cfg.seed + this (apart fr
 
 
 def prompts(cfg: RunConfig, n: int = N_PROMPTS) -> tuple[torch.Tensor, torch.Tensor]:
-    """(tokens (n, max_len), prompt lengths (n,)): n held-out sentences of at least 4 tokens, each
-    to be continued after its first third (at least one symbol after BOS, at most 10 tokens)."""
+    """(tokens (n, max_len), prompt lengths (n,)): n held-out sentences of at least 4 tokens (or as
+    long as the setting allows), each to be continued after its first third (at least one symbol
+    after BOS, at most 10 tokens); none if the setting's sentences are shorter than 3 tokens."""
     data = eval_set(cfg)
-    rows = torch.nonzero(data.lengths >= 4).flatten()[:n]
+    rows = torch.nonzero(data.lengths >= min(4, cfg.max_len)).flatten()[:n]
     tokens = torch.full((len(rows), cfg.max_len), PAD, dtype=torch.long)
     tokens[:, : data.tokens.shape[1]] = data.tokens[rows]
-    lengths = (data.lengths[rows] // 3).clamp(min=2, max=10)
+    lengths = (data.lengths[rows] // 3).clamp(min=2, max=10).clamp(max=cfg.max_len - 1)
     return tokens, lengths
 
 
@@ -59,7 +60,7 @@ def generations(models: dict, cfg: RunConfig, n: int = N_PROMPTS) -> pd.DataFram
     vocab = vocab_of(cfg)
     tokens, lengths = prompts(cfg, n)
     rows = []
-    for norm, model in models.items():
+    for norm, model in models.items() if len(lengths) else ():  # no held-out sentence to start from
         out = generate(model, cfg, tokens, lengths)
         for i, (ids, k) in enumerate(zip(out.tolist(), lengths.tolist(), strict=True)):
             rest = ids[k:]

@@ -16,7 +16,9 @@ seen before the step. Metrics (``layer`` in brackets):
     grad_norm [all]             global L2 norm of all gradients, before clipping
     grad_norm_block [embed|block{i}|final_norm|head]  L2 norm of that part's gradients
     grad_norm_group [attn|mlp|norm|embed|head]        L2 norm per parameter group
-    bn_dist_mu, bn_dist_var [block{i}.norm{j}|final]  PowerNorm: (1/C)||mu_B - mu_run||_2, same for var
+    bn_dist_mu, bn_dist_var [block{i}.norm{j}|final]  (1/C)||mu_B - mu_run||_2, same for var (the
+                                PowerNorm paper's Fig. 2), for norms with batch and running mean and
+                                variance (their record's ``mean_var``: bn, masked_bn, batchrenorm)
     tid_mean, tid_var [same]    TID (Wang et al. 2022): mean_c |mu_run - mu_B| / sigma_B,
                                 mean_c |sigma_run / sigma_B - 1|, sigma = sqrt(var + eps)
     pad_fraction [all]          share of the batch's positions that are pads
@@ -34,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from core.config import RunConfig
-from core.data import IGNORE, N_SPECIAL, Batch, eval_batches, eval_set
+from core.data import IGNORE, N_SPECIAL, Batch, eval_batches, eval_set, vocab_of
 
 HISTORY_COLUMNS = ["norm", "step", "tokens", "metric", "layer", "value"]
 RUN_COLUMNS = ["config_id", "task", "seed", "batch_size", "lengths", "batching", "placement"]
@@ -308,7 +310,7 @@ def causality_map(model, cfg: RunConfig, mode: str, batches: int = 4) -> torch.T
     (j > i); BatchNorm's batch statistics pool later tokens, so its upper triangle is not 0."""
     T = cfg.max_len
     total, count = torch.zeros(T, T, dtype=torch.float64), torch.zeros(T, T, dtype=torch.float64)
-    n_symbols = model.head.out_features - N_SPECIAL
+    n_symbols = vocab_of(cfg).size - N_SPECIAL  # the task's symbols (not a bidirectional model's hidden-token one)
     batch = mode == "batch_stats" and model.spec.batch_in_training  # the other sentences matter
     stacked = batch and model.spec.stacks  # all changed batches in one forward (BatchNorm.groups)
     context = batch_stats_mode(model) if mode == "batch_stats" else eval_mode(model)

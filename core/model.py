@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import RunConfig
-from core.data import vocab_of
+from core.data import mask_id, vocab_of
 from core.norm_specs import NORM_SPECS, NormSpec
 from core.norms import make_norm
 
@@ -140,7 +140,7 @@ def build_models(cfg: RunConfig) -> dict[str, TinyTransformer]:
     parameter with the same name and shape (all but norm parameters a variant lacks).
     """
     models: dict[str, TinyTransformer] = {}
-    vocab_size = vocab_of(cfg).size + (cfg.attention == "bidirectional")  # and the hidden-token symbol
+    vocab_size = mask_id(cfg) + 1 if cfg.attention == "bidirectional" else vocab_of(cfg).size
     for norm in cfg.norms:
         m = TinyTransformer(cfg, norm, vocab_size, torch.Generator().manual_seed(cfg.seed))
         if models:

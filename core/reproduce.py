@@ -4,7 +4,7 @@
   runs in concurrent threads (tests/test_core.py).
 * **Another processor: equal within float noise.** PyTorch picks its CPU kernels per instruction
   set (AVX-512, AVX2, or the portable ``ATEN_CPU_CAPABILITY=default``), and their sums round
-  differently. Measured on the guided tour's six scenarios across those three kernel sets (the
+  differently. Measured on the guided tour's scenarios across those three kernel sets (the
   README's "Reproducibility" section has the table):
 
   - training itself barely moves: train losses, gradient norms and held-out losses with batch
@@ -21,9 +21,11 @@ So stored results are compared with a new run in three parts, each as tightly as
                    mean-difference statistics (``ILL_CONDITIONED``);
   ``FIGURES``      the figures the pages show (``figures``): final held-out losses both ways, the
                    train loss at the end, sweep summaries, probe values, per-token offsets and
-                   variance shares, gradient profiles: within ``FIGURE_TOL``, a few times what
+                   variance shares, gradient profiles, causality maps: within ``FIGURE_TOL``, a few times what
                    was measured, and far below the effects the tour points at (gaps of 0.04-3 nats);
-  the rest         the same rows, steps and metrics, the values not compared.
+  the rest         the same rows, steps and metrics, the values not compared; what the models
+                   write (generations) the same prompts and rows, the sampled text not compared:
+                   a last-bit difference in a probability can flip a sampled character.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ TIGHT = {"rtol": 1e-4, "atol": 1e-6}  # measured: 4e-6 relative in the first ste
 FIGURE_TOL = {"rtol": 2e-3, "atol": 1e-3}  # measured: 0.004 on a loss of 4.6 (0.9e-3), 2e-4 on 1.3
 ILL_CONDITIONED = ("bn_dist_mu", "tid_mean")  # differences of nearly equal means: up to 16% apart
 SUMMARY_FIGURES = ("final_train_loss", "final_eval_loss", "final_eval_loss_batch_stats", "batch_dependence")
-SUMMARY_KEYS = ("norm", "batch_size", "seed", "lengths", "batching", "task", "placement")
+SUMMARY_KEYS = ("norm", "batch_size", "seed", "lengths", "batching", "task", "placement", "attention")
 
 
 def figures(name: str, df: pd.DataFrame) -> pd.Series:

@@ -128,13 +128,13 @@ class _Member:
         self.opt = AdamW(model, cfg)
         self.grad_norms = GradNorms(model)
         assert all(a is b for a, b in zip(self.opt.params, self.grad_norms.params, strict=True))
-        bn_layers = model.stat_layers()
-        self.bns = list(bn_layers.values())
+        stat_layers = model.stat_layers()  # batch against running mean and variance (mean_var norms)
+        self.stat_layers = list(stat_layers.values())
         self.keys = (
             [("train_loss", "all"), ("grad_norm", "all")]
             + [("grad_norm_block", b) for b in self.grad_norms.blocks]
             + [("grad_norm_group", g) for g in GROUPS]
-            + [(m, layer) for layer in bn_layers for m in BN_METRICS]  # bn_stat_metrics' (L, 4) order
+            + [(m, layer) for layer in stat_layers for m in BN_METRICS]  # bn_stat_metrics' (L, 4) order
         )
         self.seconds = 0.0
         self.diverged_at: int | None = None
@@ -157,8 +157,8 @@ class _Member:
         grads = self.grad_norms.grads()
         total, blocks, groups = self.grad_norms(grads)
         parts = [loss.detach().view(1), total, blocks, groups]
-        if self.bns:
-            parts.append(bn_stat_metrics(self.bns).flatten())
+        if self.stat_layers:
+            parts.append(bn_stat_metrics(self.stat_layers).flatten())
         values = torch.cat(parts).tolist()  # the step's one host read
         if not (math.isfinite(values[0]) and math.isfinite(values[1]) and values[1] <= cfg.diverge_grad_norm):
             self.seconds += time.perf_counter() - t0

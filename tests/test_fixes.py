@@ -60,8 +60,34 @@ def test_a_norms_flags_say_what_its_layers_do(key):
     assert bool((as_training - deployed).abs().max() > 1e-3) == spec.running, key
     model.train()
     model(data.tokens, data.valid)
-    assert all(getattr(m, "last_stats", None) is not None for m in model.stat_layers().values())
-    assert bool(model.stat_layers()) == spec.mean_var
+    reported = [getattr(m, "last_stats", None) is not None for m in model.norm_layers().values()]
+    assert set(reported) == {spec.mean_var}, (key, reported)  # every layer reports batch vs running stats, or none
+    assert list(model.stat_layers().values()) == (list(model.norm_layers().values()) if spec.mean_var else [])
+
+
+@pytest.mark.parametrize("key", [k for k in NORMS if NORM_SPECS[k].batch_in_training])
+def test_stacks_says_whether_stacked_batches_are_normalised_apart(key):
+    """``stacks``: two batches stacked in one forward, each normalised with its own statistics
+    (BatchNorm.groups), give what each gives alone; a norm without it refuses the stacked forward."""
+    cfg = RunConfig(norms=(key,), batch_size=2)
+    model = build_models(cfg)[key]
+    a, b = eval_set(cfg).select([0, 1]), eval_set(cfg).select([2, 3])
+    T = max(a.tokens.shape[1], b.tokens.shape[1])
+    a, b = a.padded_to(T), b.padded_to(T)
+    with batch_stats_mode(model):
+        alone = torch.cat([model(a.tokens, a.valid), model(b.tokens, b.valid)])
+        for m in model.norm_layers().values():
+            m.groups = (2, torch.cat([a.valid | True, b.valid | True]))
+        try:
+            if not NORM_SPECS[key].stacks:
+                with pytest.raises(NotImplementedError):
+                    model(torch.cat([a.tokens, b.tokens]), torch.cat([a.valid, b.valid]))
+                return
+            stacked = model(torch.cat([a.tokens, b.tokens]), torch.cat([a.valid, b.valid]))
+        finally:
+            for m in model.norm_layers().values():
+                m.groups = None
+    assert (stacked - alone).abs().max() < 1e-5
 
 
 def test_a_width_a_norm_cannot_split_is_refused_by_name():

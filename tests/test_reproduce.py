@@ -69,6 +69,22 @@ def test_the_figures_a_page_shows_are_compared_within_the_stated_tolerance(frame
     assert reproduce.differences(frames, changed(frames, "causality", frames["causality"].index[:1], "influence", 1.5))
 
 
+@pytest.mark.parametrize("preset", precompute.PRESETS, ids=lambda p: p.id)
+def test_every_stored_scenario_can_be_compared_with_itself(preset):
+    """The figures of every stored frame have distinct names (a sweep's rows are told apart by every
+    setting it varies, attention included), so a comparison is defined; a stored result agrees
+    with itself, and with one figure moved it does not."""
+    stored = precompute.load(preset).frames
+    assert reproduce.differences(stored, stored) == []
+    for name, df in stored.items():
+        figures = reproduce.figures(name, df)
+        assert figures.index.is_unique and (len(figures) or name == "generations"), name  # text: not a figure
+    name = next(iter(stored))
+    col = next(c for c in ("final_eval_loss", "value", "grad_norm", "movement") if c in stored[name])
+    moved = {**stored, name: stored[name].assign(**{col: stored[name][col] * 1.5 + 1})}
+    assert reproduce.differences(stored, moved)
+
+
 def test_other_rows_or_frames_break_the_contract(frames):
     fewer = {**frames, "history": frames["history"].iloc[:-1]}
     assert reproduce.differences(frames, fewer)

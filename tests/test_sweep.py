@@ -1,5 +1,5 @@
 """Sweeps: every cell of a grid gives the numbers of the same config trained alone, whichever
-executor trains it (worker processes of this machine, this thread, Ray tasks on a local Ray
+executor trains it (two cells at a time in threads of this process, one after the other, Ray tasks on a local Ray
 instance with 2 CPUs), results arrive as cells finish and come back in config order, a stop ends
 the sweep at once, and the CLI's summary and CSV are the same whatever the executor."""
 
@@ -31,7 +31,7 @@ def alone() -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[NUMBERS]
 
 
-def test_worker_processes_give_each_cell_the_numbers_it_has_alone_in_config_order(alone):
+def test_parallel_cells_give_the_numbers_each_has_alone_in_config_order(alone):
     arrived = []
     summary = run_sweep(CELLS, on_run=lambda p: arrived.append((p.done, p.result.config, len(p.summary))))
     pd.testing.assert_frame_equal(summary[NUMBERS], alone, check_exact=True)
@@ -41,7 +41,7 @@ def test_worker_processes_give_each_cell_the_numbers_it_has_alone_in_config_orde
     pd.testing.assert_frame_equal(in_thread[NUMBERS], alone, check_exact=True)
 
 
-def test_a_cell_of_an_uploaded_text_trains_in_a_worker_too():
+def test_a_cell_of_an_uploaded_text_trains_in_a_sweep_too():
     text = ("The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs.\n" * 40).encode()
     cfg = RunConfig(task="upload", corpus=register_corpus(parse_corpus(text)), steps=10, eval_size=16)
     summary = run_sweep([cfg, cfg.replace(seed=1)])

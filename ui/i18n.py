@@ -5,8 +5,8 @@ to its Chinese, and a text missing from it shows in English (``tests/test_i18n.p
 ``t("...")`` of the app and fails on a missing one). Templates take named values, filled in after
 translation: ``t("step {step} of {total}", step=3, total=10)``. Technical terms (BatchNorm, LayerNorm,
 batch, pad, token, ...) stay in English inside the Chinese: they are the words readers search for.
-Chart axis titles and legends made in core/charts.py stay English; chart titles a page passes in
-are translated.
+Charts are built in English (core/charts.py) and translated when drawn (``ui.show.localized``: titles,
+axis titles, legends, panel headers).
 """
 
 from __future__ import annotations
@@ -148,10 +148,12 @@ ZH: dict[str, str] = {
     ),
     "A sentence's logits across 8 batches": "同一句子在 8 个 batch 中的 logit",
     "One held-out sentence placed in 8 random batches after training, normalised as in training: the largest "
-    "difference of its logits (log axis; exact zeros drawn at 1e-8). Per-token norms and a warm PowerNorm do not "
-    "depend on the batch; BatchNorm and Batch Renormalization do.": (
+    "difference of its logits (log axis; exact zeros drawn at 1e-8). BatchNorm depends on the batch; per-token "
+    "norms and a warm PowerNorm do not, nor does Batch Renormalization once its corrections are relaxed and not "
+    "clipped (its training forward then equals its inference forward).": (
         "训练后把一个留出集句子放进 8 个随机 batch，按训练时的方式归一化：它的 logit 的最大差异（对数坐标；恰好为 0 的"
-        "画在 1e-8）。逐 token 的 norm 和预热完成后的 PowerNorm 不依赖 batch；BatchNorm 和 Batch Renormalization 依赖。"
+        "画在 1e-8）。BatchNorm 依赖 batch；逐 token 的 norm 和预热完成后的 PowerNorm 不依赖，Batch Renormalization "
+        "在校正放宽且未被截断时也不依赖（此时它训练时的前向计算等于推理时的）。"
     ),
     "{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)": (
         "{settings} · batch 大小 {sizes} · {attentions} · {seeds} 个种子"

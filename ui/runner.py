@@ -22,12 +22,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import charts
+from core import charts, experiments
 from core.config import NORM_LABELS, RunConfig
 from core.metrics import HISTORY_COLUMNS, RUN_COLUMNS
 from core.sweep import After, SweepProgress, run_sweep
 from core.train import Progress, RunResult, train_paired
 from ui import show, slots
+from ui.controls import DEFAULT_SMOOTH
 from ui.i18n import lang, t
 
 STORE_ENTRIES = 24  # completed outcomes kept for everyone (a few MB each)
@@ -313,6 +314,23 @@ def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
             pane.vega_lite_chart(show.localized_frame(curve.frame()), spec, width="stretch")
 
     return train_paired(cfg, on_step=on_step, should_stop=lambda: live.cancelled)
+
+
+def compute(page: str, live: Live, cfg: RunConfig, extras: dict | None = None) -> dict[str, pd.DataFrame]:
+    """The page's experiment (core.experiments.compute) for one paired run, trained with the live
+    charts (``train``) and the progress line saying what runs after training."""
+    return experiments.compute(
+        page,
+        cfg,
+        extras or {},
+        train=lambda c: train(live, c, smooth=st.session_state.get(f"{page}.smooth", DEFAULT_SMOOTH)),
+        progress=lambda text: live.progress(1.0, t(text)),
+    )
+
+
+def live_sweep(live: Live, chart: Callable[[pd.DataFrame], alt.TopLevelMixin]) -> experiments.Sweep:
+    """A page's sweep (core.experiments.Sweep) with progress and ``chart`` redrawn as cells finish."""
+    return lambda cfgs, after, on_result: sweep(live, cfgs, chart, after, on_result)
 
 
 def sweep(

@@ -73,6 +73,16 @@ def draw(ch: alt.TopLevelMixin, where=st):
 def chart(ch: alt.TopLevelMixin, data: pd.DataFrame, caption: str, name: str):
     """The chart, a one-line caption saying what to look for, and the data behind it as CSV."""
     draw(ch)
+    _caption_and_csv(caption, data, name, t("The data behind this chart"))
+
+
+def table(df: pd.DataFrame, caption: str, name: str, data: pd.DataFrame | None = None):
+    """A table, a one-line caption, and the data behind it as CSV (``data``, default the table)."""
+    st.dataframe(df, width="stretch", hide_index=True)
+    _caption_and_csv(caption, df if data is None else data, name, t("The data behind this table"))
+
+
+def _caption_and_csv(caption: str, data: pd.DataFrame, name: str, help: str):
     text, button = st.columns([5, 1], vertical_alignment="top")
     text.caption(caption)
     button.download_button(
@@ -84,26 +94,7 @@ def chart(ch: alt.TopLevelMixin, data: pd.DataFrame, caption: str, name: str):
         on_click="ignore",
         icon=":material/download:",
         type="tertiary",
-        help=t("The data behind this chart"),
-    )
-
-
-def table(df: pd.DataFrame, caption: str, name: str, data: pd.DataFrame | None = None):
-    """A table, a one-line caption, and the data behind it as CSV (``data``, default the table)."""
-    st.dataframe(df, width="stretch", hide_index=True)
-    text, button = st.columns([5, 1], vertical_alignment="top")
-    text.caption(caption)
-    csv = df if data is None else data
-    button.download_button(
-        "CSV",
-        lambda: csv.to_csv(index=False),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=f"csv.{name}",
-        on_click="ignore",
-        icon=":material/download:",
-        type="tertiary",
-        help=t("The data behind this table"),
+        help=help,
     )
 
 
