@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from core.config import NORMS
+from core.experiments import SETUPS
 from core.presets import PRESETS
 from tests.helpers import ARTIFACTS, CHARTS, PAGES, url_path
 
@@ -142,6 +144,33 @@ NUMBER_BOXES = ("steps", "seed")
 
 def test_every_page_of_the_menu_has_a_link_case():
     assert sorted(LINKS) == sorted(PAGES), {"missing": set(PAGES) - set(LINKS), "extra": set(LINKS) - set(PAGES)}
+
+
+FORM_PAGES = [p for p in PAGES if p in SETUPS]
+QUICK = {"batch_size": {"sizes": "2", "seeds": "1"}, "fixes": {"sizes": "2", "seeds": "1"}, "padding": {"seeds": "1"}}
+
+
+@pytest.mark.parametrize("name", FORM_PAGES)
+def test_every_page_runs_every_norm_on_real_text(server, page, name):
+    """A link asking a page for every norm (and, where it has a task, Shakespeare's lines) trains
+    them all in the browser and draws its charts with no error."""
+    query = {"norms": ",".join(NORMS), "steps": "20", **QUICK.get(name, {})}
+    if "task" in SETUPS[name].fields:
+        query.update(task="shakespeare", lengths="natural")
+    _open(page, f"{server}/{url_path(name)}?" + "&".join(f"{k}={v}" for k, v in query.items()))
+    assert page.locator('[data-testid="stAlertContentWarning"]').count() == 0, "every setting was taken"
+    page.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=30_000)
+    _wait_idle(page)
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": height + 40})  # charts draw when in view
+    page.wait_for_timeout(1500)
+    drawn = page.eval_on_selector_all(
+        '[data-testid="stVegaLiteChart"]',
+        "els => els.filter(e => e.querySelector('svg g.role-mark path, canvas')).length",  # large charts: canvas
+    )
+    assert drawn >= CHARTS[name], (name, drawn)
+    _no_errors(page)
 
 
 def test_a_link_carries_the_task_and_the_page_trains_on_it(server, page):
