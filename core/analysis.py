@@ -13,15 +13,14 @@ import torch
 from core.config import NORMS, RunConfig
 from core.data import IGNORE, PAD, Batch, eval_batches, eval_set
 from core.metrics import (
-    CAUSALITY_MODES,
     capture_norm,
-    causality_map,
     pad_length_probe,
     per_token_stats,
     probe_logits,
     real_token_offset,
     variance_split,
 )
+from core.tasks import BOS
 
 EVAL_METRICS = ("eval_loss", "eval_loss_batch_stats")
 
@@ -90,48 +89,113 @@ def probe_probabilities(models: dict, cfg: RunConfig, placements: int = 8) -> pd
     return pd.concat(frames, ignore_index=True)
 
 
-def causality(models: dict, cfg: RunConfig) -> pd.DataFrame:
-    """Every model's causality map (core.metrics.causality_map) in both modes, long: one row per
-    (norm, mode, output position i, input position j) that a probed sentence has. A model without
-    a norm that does not use the batch in training computes the same in both modes: its map is measured once
-    and shown twice.
-    Columns: norm, mode, i, j, influence."""
-    frames = []
-    for norm, model in models.items():
-        maps = {
-            mode: causality_map(model, cfg, mode)
-            for mode in CAUSALITY_MODES
-            if model.spec.batch_in_training or mode == "eval"
-        }
-        for mode in CAUSALITY_MODES:
-            influence = maps.get(mode, maps["eval"])
-            T = influence.shape[0]
-            i, j = torch.arange(T).repeat_interleave(T), torch.arange(T).repeat(T)
-            df = pd.DataFrame({"norm": norm, "mode": mode, "i": i.numpy(), "j": j.numpy(),
-                               "influence": influence.reshape(-1).numpy()})  # fmt: skip
-            frames.append(df.dropna())
-    return pd.concat(frames, ignore_index=True)
+GROUPINGS = ("position", "position_no_bos", "sentence", "token", "pad")
+PICTURE_CHANNELS = 8  # channels stored per layer for the overview's picture of what BN pools
+
+
+def between_share(x: torch.Tensor, groups: torch.Tensor) -> float:
+    """The share of each channel's variance that lies between ``groups`` (law of total variance,
+    every value weighted alike), averaged over channels as sum_c between_c / sum_c total_c.
+    x: (N, C) values; groups: (N,) integer labels."""
+    x = x.double()
+    _, label, count = torch.unique(groups, return_inverse=True, return_counts=True)
+    k = len(count)
+    means = torch.zeros(k, x.shape[1], dtype=x.dtype).index_add_(0, label, x) / count[:, None]  # (k, C)
+    mean = x.mean(0)
+    between = (count[:, None] * (means - mean) ** 2).sum()
+    total = ((x - mean) ** 2).sum()
+    return float(between / total) if total > 0 else 0.0
+
+
+def chance_share(groups: torch.Tensor) -> float:
+    """The between-group share expected when the values are shuffled among the groups (group sizes
+    kept): exactly (k - 1) / (N - 1) for k groups of N values, whatever the values (the expected
+    between-group sum of squares under permutation is (k - 1) / (N - 1) of the total)."""
+    n, k = len(groups), len(torch.unique(groups))
+    return (k - 1) / (n - 1) if n > 1 else 0.0
+
+
+def shuffled_share(x: torch.Tensor, groups: torch.Tensor, shuffles: int, seed: int) -> float:
+    """between_share with the values shuffled among the groups, averaged over ``shuffles`` draws
+    (what chance_share predicts; the tests compare the two)."""
+    g = torch.Generator().manual_seed(seed)
+    return sum(between_share(x[torch.randperm(len(x), generator=g)], groups) for _ in range(shuffles)) / shuffles
+
+
+def comparability_groups(cfg: RunConfig) -> dict[str, torch.Tensor]:
+    """For each grouping of the held-out set's real tokens (eval_set, (B, T)), the (B, T) label
+    of each position, -1 where the grouping leaves it out (pads; BOS for position_no_bos)."""
+    data = eval_set(cfg)
+    B, T = data.tokens.shape
+    real = data.valid
+    position = torch.arange(T).expand(B, T)
+    out = {
+        "position": position,
+        "position_no_bos": position.masked_fill(data.tokens == BOS, -1),
+        "sentence": torch.arange(B)[:, None].expand(B, T),
+        "token": data.tokens,
+    }
+    return {name: labels.masked_fill(~real, -1) for name, labels in out.items()}
 
 
 def comparability(model, cfg: RunConfig) -> pd.DataFrame:
-    """The article's principle as a number: for each norm layer, the share of each channel's
-    variance over the held-out set's real tokens that lies between sentences (law of total
-    variance, core.metrics.variance_split), averaged over channels, at the layer's input (eval
-    mode). Near 0, the values BatchNorm pools across a batch are alike; large, they are not.
-    ``chance_share``: the same, with the real tokens shuffled among the sentences (seeded), what
-    sentences of these lengths would show if they did not differ at all.
-    Columns: layer, within, between, between_share, chance_share."""
+    """The article's principle as numbers: at each norm layer's input (eval mode) of ``model``,
+    the share of a channel's variance that lies between groups, for each grouping:
+
+    * position: the held-out real tokens grouped by their position in the sentence (what one
+      channel of BatchNorm pools across: every position of every sentence); position_no_bos the
+      same without the BOS tokens;
+    * sentence: grouped by sentence; token: grouped by token identity;
+    * pad: every position of the held-out batches as batched in training, pads included (naive
+      BN's pool), grouped into pads and real tokens (left out where there are no pads).
+
+    ``chance``: the share the same values give shuffled among the same groups (chance_share).
+    Near chance, the pooled values are alike; far above it, they are not.
+    Columns: layer, grouping, share, chance, values, groups."""
     data = eval_set(cfg)
-    real = torch.nonzero(data.valid)  # (N, 2): (sentence, position) of each real token
-    shuffled = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(cfg.seed))]
+    labels = comparability_groups(cfg)
     rows = []
     for layer in normalised_layers(model):
-        x, _ = capture_norm(model, data, layer, use_batch_stats=False)
-        mixed = x.clone()
-        mixed[real[:, 0], real[:, 1]] = x[shuffled[:, 0], shuffled[:, 1]]
-        chance = variance_split(mixed, data.valid)["between_share"]
-        rows.append({"layer": layer, **variance_split(x, data.valid), "chance_share": chance})
+        x, _ = capture_norm(model, data, layer, use_batch_stats=False)  # (B, T, C)
+        for grouping, lab in labels.items():
+            keep = lab >= 0
+            rows.append(_share_row(layer, grouping, x[keep], lab[keep]))
+        pooled = [capture_norm(model, b, layer, use_batch_stats=False)[0] for b in eval_batches(cfg)]
+        values = torch.cat([p.reshape(-1, p.shape[-1]) for p in pooled])
+        pads = torch.cat([(~b.valid).reshape(-1) for b in eval_batches(cfg)]).long()
+        if 0 < int(pads.sum()) < len(pads):
+            rows.append(_share_row(layer, "pad", values, pads))
     return pd.DataFrame(rows)
+
+
+def _share_row(layer: str, grouping: str, x: torch.Tensor, groups: torch.Tensor) -> dict:
+    return {"layer": layer, "grouping": grouping, "share": between_share(x, groups),
+            "chance": chance_share(groups), "values": len(groups), "groups": len(torch.unique(groups))}  # fmt: skip
+
+
+def position_profile(model, cfg: RunConfig, channels: int = PICTURE_CHANNELS) -> pd.DataFrame:
+    """What one channel of BatchNorm pools, position by position: at each norm layer's input (eval
+    mode) over the held-out real tokens, each position's mean and standard deviation of each of the
+    first ``channels`` channels, and the single mean and standard deviation of all of them pooled
+    (what a BatchNorm over these tokens would normalise every position with).
+    Columns: layer, channel, pos, mean, sd, count, pooled_mean, pooled_sd."""
+    data = eval_set(cfg)
+    B, T = data.tokens.shape
+    frames = []
+    for layer in normalised_layers(model):
+        x, _ = capture_norm(model, data, layer, use_batch_stats=False)
+        x = x[..., :channels].double()  # (B, T, c)
+        real = data.valid
+        pooled_sd, pooled_mean = torch.std_mean(x[real], dim=0, correction=0)  # (c,)
+        for p in range(T):
+            at = x[:, p][real[:, p]]  # (n_p, c)
+            if len(at) == 0:
+                continue
+            sd, mean = torch.std_mean(at, dim=0, correction=0)
+            frames.append(pd.DataFrame({"layer": layer, "channel": range(x.shape[-1]), "pos": p,
+                                        "mean": mean.numpy(), "sd": sd.numpy(), "count": len(at),
+                                        "pooled_mean": pooled_mean.numpy(), "pooled_sd": pooled_sd.numpy()}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
 
 
 def pad_probe_batch(cfg: RunConfig, rows: int = 8) -> Batch | None:

@@ -1,6 +1,15 @@
 """Command line: ``python -m core compare ...`` (one paired run), ``python -m core sweep ...`` (a grid),
 ``python -m core generate ...`` (a paired run, then what each model writes), ``python -m core probe
-causality ...`` (a paired run, then how far each output depends on later inputs).
+PROBE ...`` (a paired run, then a probe of the trained models):
+
+* ``comparability``: how alike the values are that one channel of BatchNorm pools, per grouping
+  (position, sentence, token, pads), against chance (core.analysis.comparability); the models are
+  LayerNorm's unless --norms says otherwise;
+* ``leak``: how much a held-out sentence's predictions move (KL) when its own later token, another
+  sentence's token, its length or its batch changes, per norm and mode (core.leak);
+* ``deploy``: the held-out loss with batch, running, re-estimated and per-length statistics, split
+  by target (core.deploy);
+* ``causality``: the largest influence of a later token on an earlier prediction (core.leak).
 
 Bad flags print one line, ``error: --flag: what is allowed, got what``, and exit with code 2.
 """
@@ -15,11 +24,13 @@ from dataclasses import fields
 
 import pandas as pd
 
-from core.analysis import causality
+from core.analysis import comparability
 from core.config import ATTENTIONS, LENGTHS, LIMITS, NORMS, TASKS, RunConfig, fmt_number, lengths_for
 from core.config import ConfigError as ConfigError
+from core.deploy import deployment
 from core.experiments import trained
 from core.generate import generations
+from core.leak import channel_summary, leaks
 from core.metrics import with_config
 from core.sweep import EXECUTORS, MAX_SWEEP_RUNS, run_sweep, sweep_configs
 from core.train import RunResult, train_paired
@@ -32,6 +43,10 @@ SWEEP_FLAG_OF = {
     "seed": "--seeds",
     "sweep": "--batch-sizes/--seeds/--lengths/--attention",
 }
+
+
+PROBES = ("comparability", "leak", "deploy", "causality")
+CAUSAL_ONLY = ("generate", "leak", "causality")  # an encoder neither writes nor leaks
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,7 +89,9 @@ def _add_run_flags(p: argparse.ArgumentParser, sweep: bool):
     p.add_argument(
         "--task", default=d.task, help=f"{' | '.join(TASKS)} (default %(default)s; upload: in the dashboard)"
     )
-    p.add_argument("--norms", default=",".join(d.norms), help=f"comma list of {','.join(NORMS)} (default %(default)s)")
+    p.add_argument(
+        "--norms", help=f"comma list of {','.join(NORMS)} (default {','.join(d.norms)}; probe comparability: ln)"
+    )
     if sweep:
         p.add_argument(
             "--batch-sizes",
@@ -140,7 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         sweep=False,
     )
     probe = sub.add_parser("probe", help="a paired run, then a probe of the trained models")
-    probe.add_argument("probe", choices=["causality"], help="causality: how much outputs move when later inputs change")
+    probe.add_argument(
+        "probe",
+        choices=PROBES,
+        help="comparability: how alike pooled values are, per grouping | leak: what moves a sentence's predictions | "
+        "deploy: held-out loss per kind of statistics | causality: later tokens moving earlier predictions",
+    )
     _add_run_flags(probe, sweep=False)
     return p
 
@@ -163,6 +185,8 @@ def _base_config(a: argparse.Namespace, sweep: bool) -> RunConfig:
             "eval_every",
         )
     }
+    default_norms = ("ln",) if getattr(a, "probe", None) == "comparability" else DEFAULTS.norms
+    kw["norms"] = a.norms if a.norms is not None else default_norms
     kw["lengths"] = lengths_for(a.task)  # unless given: the task's own where it takes only one (control, real text)
     if kw["eval_every"] is None:  # a sweep scores each cell at its end (the summary needs no more)
         kw["eval_every"] = min(a.steps, int(LIMITS["eval_every"][1]))
@@ -231,10 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         run_sweep(cfgs, on_run=lambda p: results.append(p.result), executor=a.executor, address=a.address)
         results.sort(key=lambda r: cfgs.index(r.config))  # as the cells were listed, however they finished
     elif a.command in ("generate", "probe"):
-        if cfgs[0].attention != "causal":
-            parser.exit(
-                2, f"error: --attention: {a.command} needs a causal model (an encoder neither writes nor leaks)\n"
-            )
+        what = a.probe if a.command == "probe" else a.command
+        if cfgs[0].attention != "causal" and what in CAUSAL_ONLY:
+            parser.exit(2, f"error: --attention: {what} needs a causal model (an encoder neither writes nor leaks)\n")
         _after_training(a, cfgs[0])
         return 0
     else:
@@ -244,30 +267,42 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _after_training(a: argparse.Namespace, cfg: RunConfig, out=None):
-    """``generate`` and ``probe causality``: train the paired run, then report the models' writing
-    or their causality (per norm and mode, the largest influence above the diagonal)."""
+    """``generate`` and ``probe``: train the paired run, then report the models' writing or the
+    probe's figures (one JSON object {<what>: rows, "config"} with --json, else a table)."""
     out = out or sys.stdout
     models = trained(train_paired(cfg))
-    if a.command == "generate":
-        frame = generations(models, cfg)
-        rows = frame.to_dict("records")
-    else:
-        frame = causality(models, cfg)
-        rows = [
-            {
-                "norm": norm,
-                "mode": mode,
-                "max_above_diagonal": float(g.loc[g["j"] > g["i"], "influence"].max()),
-                "mean_at_or_below_diagonal": float(g.loc[g["j"] <= g["i"], "influence"].mean()),
-            }
-            for (norm, mode), g in frame.groupby(["norm", "mode"], sort=False)
-        ]
+    what = a.probe if a.command == "probe" else a.command
+    frame, rows = _probe(what, models, cfg)
     if a.out:
         with_config(frame, cfg).to_csv(a.out, index=False)
     if a.json:
-        json.dump(
-            {a.command if a.command == "generate" else a.probe: rows, "config": cfg.to_dict()}, out, ensure_ascii=False
-        )
+        json.dump({what: rows, "config": cfg.to_dict()}, out, ensure_ascii=False)
         out.write("\n")
         return
     out.write(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}") + "\n")
+
+
+def _probe(what: str, models: dict, cfg: RunConfig) -> tuple[pd.DataFrame, list[dict]]:
+    """(the full frame for --out, the rows to print) of ``what``."""
+    if what == "generate":
+        frame = generations(models, cfg)
+        return frame, frame.to_dict("records")
+    if what == "comparability":
+        frame = pd.concat([comparability(m, cfg).assign(norm=n) for n, m in models.items()], ignore_index=True)
+        return frame, frame[["norm", "layer", "grouping", "share", "chance", "values", "groups"]].to_dict("records")
+    if what == "deploy":
+        frame = deployment(models, cfg)
+        return frame, frame.to_dict("records")
+    channels, causality = leaks(models, cfg)
+    if what == "leak":
+        return channels, channel_summary(channels).to_dict("records")
+    rows = [
+        {
+            "norm": norm,
+            "mode": mode,
+            "max_above_diagonal": float(g.loc[g["j"] > g["i"], "influence"].max()),
+            "mean_at_or_below_diagonal": float(g.loc[g["j"] <= g["i"], "influence"].mean()),
+        }
+        for (norm, mode), g in causality.groupby(["norm", "mode"], sort=False)
+    ]
+    return causality, rows

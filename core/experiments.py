@@ -18,9 +18,18 @@ from typing import Any
 
 import pandas as pd
 
-from core.analysis import causality, comparability, pad_probe, pad_probe_batch, probe_probabilities, token_statistics
+from core.analysis import (
+    comparability,
+    pad_probe,
+    pad_probe_batch,
+    position_profile,
+    probe_probabilities,
+    token_statistics,
+)
 from core.config import ATTENTIONS, BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig, lengths_for
+from core.deploy import deployment
 from core.generate import generations
+from core.leak import leaks
 from core.model import build_models
 from core.sweep import After, init_grad_profile, run_sweep, sweep_configs
 from core.tasks import TASKS
@@ -31,7 +40,8 @@ Progress = Callable[[str], None]  # one line saying what is being computed, afte
 # What the progress line says after training (English; a page shows it translated).
 WRITING = "writing: every model continues the same prompts…"
 PROFILING = "gradients at initialization, Pre and Post…"
-PROBING = "probing: which positions each output depends on, both ways…"
+PROBING = "probing: what moves each prediction, both ways…"
+DEPLOYING = "scoring: the held-out loss with four kinds of statistics…"
 
 
 def _quiet(text: str) -> None:
@@ -156,8 +166,9 @@ def per_token(cfg: RunConfig, train: Train = train_paired) -> Frames:
 
 
 def train_vs_inference(cfg: RunConfig, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
-    """The run, the batch-dependence probe and, in a causal model, the causality map in both modes
-    and the generations."""
+    """The run, the batch-dependence probe, the held-out loss with each kind of statistics
+    (core.deploy) and, in a causal model, the leak channels and the causality map in both modes
+    (core.leak) and the generations."""
     res = train(cfg)
     models = trained(res)
     frames = {"history": res.history, "summary": res.summary}
@@ -166,7 +177,10 @@ def train_vs_inference(cfg: RunConfig, train: Train = train_paired, progress: Pr
     progress(PROBING)
     frames["probe"] = probe_probabilities(models, cfg)
     if cfg.attention == "causal":  # in an encoder every output may read every input: nothing to leak
-        frames["causality"] = causality(models, cfg)
+        frames["leak"], frames["causality"] = leaks(models, cfg)
+    progress(DEPLOYING)
+    frames["deploy"] = deployment(models, cfg)
+    if cfg.attention == "causal":
         progress(WRITING)
         frames["generations"] = generations(models, cfg)
     return frames
@@ -289,7 +303,8 @@ def compute(
 FRAMES = {
     "live": ("history", "summary", "generations"),  # a bidirectional run: no generations
     "per_token": ("history", "stats", "splits"),
-    "train_vs_inference": ("history", "summary", "probe", "causality", "generations"),  # bidirectional: no last two
+    # bidirectional: no leak, causality or generations
+    "train_vs_inference": ("history", "summary", "probe", "leak", "causality", "deploy", "generations"),
     "gradients": ("history", "profile"),
     "batch_size": ("summary",),
     "fixes": ("summary",),
@@ -305,13 +320,19 @@ COMPARABILITY_CONFIGS = tuple(
 
 
 def comparability_table(cfgs: Sequence[RunConfig] = COMPARABILITY_CONFIGS) -> Frames:
-    """For each task, at every norm layer's input of its trained LayerNorm model: the share of a
-    channel's variance over the held-out set's real tokens that lies between sentences
-    (core.analysis.comparability), and the share the same tokens give when shuffled among the
-    sentences (chance). Columns: task, layer, within, between, between_share, chance_share."""
-    frames = []
+    """For each task, at every norm layer's input of its trained LayerNorm model, over the held-out
+    set: the between-group share of a channel's variance for each grouping against its chance
+    (core.analysis.comparability), and each position's distribution of the first channels
+    (core.analysis.position_profile).
+    Frames: comparability (task, layer, grouping, share, chance, values, groups) and positions
+    (task, layer, channel, pos, mean, sd, count, pooled_mean, pooled_sd)."""
+    tables, profiles = [], []
     for cfg in cfgs:
         model = train_paired(cfg).models[cfg.norms[0]]
-        frames.append(comparability(model, cfg).assign(task=cfg.task))
-    df = pd.concat(frames, ignore_index=True)
-    return {"comparability": df[["task", "layer", "within", "between", "between_share", "chance_share"]]}
+        tables.append(comparability(model, cfg).assign(task=cfg.task))
+        profiles.append(position_profile(model, cfg).assign(task=cfg.task))
+    table, profile = pd.concat(tables, ignore_index=True), pd.concat(profiles, ignore_index=True)
+    return {
+        "comparability": table[["task", *[c for c in table if c != "task"]]],
+        "positions": profile[["task", *[c for c in profile if c != "task"]]],
+    }

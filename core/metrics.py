@@ -21,6 +21,8 @@ seen before the step. Metrics (``layer`` in brackets):
                                 variance (their record's ``mean_var``: bn, masked_bn, batchrenorm)
     tid_mean, tid_var [same]    TID (Wang et al. 2022): mean_c |mu_run - mu_B| / sigma_B,
                                 mean_c |sigma_run / sigma_B - 1|, sigma = sqrt(var + eps)
+    renorm_clipped [all]        Batch Renormalization: share of channels (over its layers) whose r or
+                                d was clipped at the step (then its forward depends on the batch)
     pad_fraction [all]          share of the batch's positions that are pads
     lr [all]                    learning rate used at the step
     diverged [all]              the step at which the model was stopped as diverged
@@ -36,13 +38,17 @@ import torch
 import torch.nn.functional as F
 
 from core.config import RunConfig
-from core.data import IGNORE, N_SPECIAL, Batch, eval_batches, eval_set, vocab_of
+from core.data import IGNORE, Batch, eval_batches, eval_set
 
 HISTORY_COLUMNS = ["norm", "step", "tokens", "metric", "layer", "value"]
 RUN_COLUMNS = ["config_id", "task", "seed", "batch_size", "lengths", "batching", "placement"]
+# A run's summary, one row per model. batch_dependence: the forward probe (max |delta logit| of one
+# sentence across 8 batches); grad_batch_dependence: the same placements, the relative spread of
+# its loss's parameter gradient in training mode (core.leak); clipped_share: mean renorm_clipped.
 SUMMARY_COLUMNS = [
     "norm", "batch_size", "seed", "steps", "final_train_loss", "final_eval_loss",
-    "final_eval_loss_batch_stats", "batch_dependence", "pad_fraction", "diverged", "diverged_at", "seconds",
+    "final_eval_loss_batch_stats", "batch_dependence", "grad_batch_dependence", "clipped_share",
+    "pad_fraction", "diverged", "diverged_at", "seconds",
 ]  # fmt: skip
 GROUPS = ("attn", "mlp", "norm", "embed", "head")
 
@@ -289,70 +295,6 @@ def pad_length_probe(model, batch: Batch, length: int) -> torch.Tensor:
         a = model(batch.tokens, batch.valid)
         b = model(longer.tokens, longer.valid)[:, :T]
     return (a - b).abs().amax(-1) * batch.valid
-
-
-CAUSALITY_MODES = ("batch_stats", "eval")  # normalised with batch statistics (as in training), running ones
-
-
-@torch.no_grad()
-def causality_map(model, cfg: RunConfig, mode: str, batches: int = 4) -> torch.Tensor:
-    """How much the output at position i moves when the input at position j changes: (T, T), NaN
-    where no probed sentence has both positions.
-
-    For each of the first ``batches`` held-out batches (the training size, batched as in
-    training), its longest sentence is probed: the token at each of its positions j is replaced by
-    another symbol (the one half the vocabulary away), and the sentence's logits at every position
-    i are compared with the unchanged batch's: influence[i, j] = max over the vocabulary of
-    |logit change|, averaged over the probed sentences. The other sentences of the batch stay as
-    they are, so with batch statistics (``mode="batch_stats"``) each changed batch is normalised
-    with its own statistics, exactly as if run alone (BatchNorm.groups); ``"eval"`` uses the
-    running statistics. Causal attention keeps every per-token norm at 0 above the diagonal
-    (j > i); BatchNorm's batch statistics pool later tokens, so its upper triangle is not 0."""
-    T = cfg.max_len
-    total, count = torch.zeros(T, T, dtype=torch.float64), torch.zeros(T, T, dtype=torch.float64)
-    n_symbols = vocab_of(cfg).size - N_SPECIAL  # the task's symbols (not a bidirectional model's hidden-token one)
-    batch = mode == "batch_stats" and model.spec.batch_in_training  # the other sentences matter
-    stacked = batch and model.spec.stacks  # all changed batches in one forward (BatchNorm.groups)
-    context = batch_stats_mode(model) if mode == "batch_stats" else eval_mode(model)
-    with context:
-        for b in eval_batches(cfg)[:batches]:
-            s = int(torch.argmax(b.lengths))  # the longest sentence: the most positions to probe
-            n = int(b.lengths[s])
-            if not batch:  # per-token normalisation: the other sentences cannot matter
-                b, s = b.select([s]), 0
-            B, L = b.tokens.shape
-            copies = b.tokens.repeat(n + 1, 1, 1)  # (n+1, B, L): the batch, then one copy per changed position
-            pos = torch.arange(n)
-            old = copies[pos + 1, s, pos]
-            copies[pos + 1, s, pos] = (old - N_SPECIAL + n_symbols // 2) % n_symbols + N_SPECIAL
-            if stacked or not batch:
-                logits = _grouped_forward(model, copies, b.valid, stacked)
-            else:  # a batch-statistics norm without stacked batches: one forward per changed batch
-                logits = torch.stack([model(c, b.valid) for c in copies])
-            moved = (logits[1:, s, :n] - logits[0, s, :n]).abs().amax(-1)  # (j, i)
-            total[:n, :n] += moved.T.double()
-            count[:n, :n] += 1
-    return total / count
-
-
-def _grouped_forward(model, copies: torch.Tensor, valid: torch.Tensor, grouped: bool) -> torch.Tensor:
-    """Logits (G, B, L, V) of G batches (G, B, L) in one forward; ``grouped``: each normalised with
-    its own batch statistics (BatchNorm.groups), else per token."""
-    G, B, L = copies.shape
-    layers = batch_layers(model) if grouped else []
-    for m in layers:
-        m.groups = (G, torch.ones(G * B, L, dtype=torch.bool))
-    try:
-        return model(copies.reshape(-1, L), valid.repeat(G, 1)).view(G, B, L, -1)
-    finally:
-        for m in layers:
-            m.groups = None
-
-
-def largest_above_diagonal(influence: torch.Tensor) -> float:
-    """The largest influence of a later input on an earlier output (j > i): 0 for a causal model."""
-    upper = torch.triu(influence, diagonal=1)
-    return float(torch.nan_to_num(upper, nan=0.0).max())
 
 
 # ---------------------------------------------------------------- per-token statistics

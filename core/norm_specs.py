@@ -17,6 +17,8 @@ What a norm depends on decides what is measured for it:
 * ``stacks``: its layers can normalise several stacked batches each with its own statistics in one
   forward (``groups``), which makes the batch-statistics score faster; without it the score runs
   batch by batch.
+* ``clips``: its layers clip a correction of the batch statistics (Batch Renormalization's r and d)
+  and report the share of clipped channels (``last_clipped``): the per-step metric renorm_clipped.
 * ``channels_multiple``: d_model must be a multiple of it (GroupNorm's groups, PowerNorm's).
 """
 
@@ -40,6 +42,7 @@ class NormSpec:
     running: bool = False
     mean_var: bool = False
     stacks: bool = False
+    clips: bool = False
     channels_multiple: int = 1
 
     def build(self, num_features: int, eps: float, momentum: float):
@@ -120,6 +123,7 @@ NORM_SPECS: dict[str, NormSpec] = {
             batch_in_training=True,
             running=True,
             mean_var=True,
+            clips=True,
         ),
         NormSpec(
             "groupnorm",

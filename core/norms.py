@@ -237,6 +237,8 @@ class BatchRenorm(_Norm):
     update, no counter increment. Buffers are updated in place, since core.metrics' batch-statistics
     twin shares them and this layer's batch-statistics forward reads them.
 
+    ``last_clipped``: the share of channels whose r or d was clipped in the last batch-statistics
+    forward (0-dim tensor); during the warm-up every channel whose r is not exactly 1 counts.
     ``last_stats`` = (mu_B, 1/sqrt(sigma^2_B + eps), running mean, running var), the last batch's
     statistics and the running estimates as they were before absorbing them (set in training and
     in ``use_batch_stats`` mode), as BatchNorm's, for core.metrics.bn_stat_metrics.
@@ -261,6 +263,7 @@ class BatchRenorm(_Norm):
         self.register_buffer("running_var", torch.ones(num_features))
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
         self.last_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.last_clipped: torch.Tensor | None = None  # share of channels with r or d at a bound, last batch
 
     def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(r_max, d_max) for the next training update, as 0-dim tensors (no host sync)."""
@@ -285,8 +288,12 @@ class BatchRenorm(_Norm):
         with torch.no_grad():
             r_max, d_max = self.bounds()
             sigma_run = torch.sqrt(self.running_var + self.eps)
-            r = torch.clamp(sigma / sigma_run, 1.0 / r_max, r_max)  # no grad: constants in backward
-            d = torch.clamp((mean - self.running_mean) / sigma_run, -d_max, d_max)
+            r_raw, d_raw = sigma / sigma_run, (mean - self.running_mean) / sigma_run
+            r = torch.clamp(r_raw, 1.0 / r_max, r_max)  # no grad: constants in backward
+            d = torch.clamp(d_raw, -d_max, d_max)
+            # a channel whose r or d was clipped keeps a batch-dependent forward (unclipped, the
+            # batch statistics cancel: x_hat = (x - mu_run) / sigma_run)
+            self.last_clipped = ((r != r_raw) | (d != d_raw)).to(x.dtype).mean()
             self.last_stats = (mean.detach(), sigma.reciprocal(), self.running_mean.clone(), self.running_var.clone())
             if self.training:
                 n = real.shape[0]
@@ -376,6 +383,7 @@ class PowerNorm(_Norm):
         self.register_buffer("running_phi", torch.ones(num_features))
         self.register_buffer("ema_gz", torch.zeros(num_features))
         self.register_buffer("iters", torch.tensor(0, dtype=torch.long))
+        self.last_x2: torch.Tensor | None = None  # the last batch-statistics probe's x2, for core.deploy
 
     def group_scale(self, x: torch.Tensor) -> torch.Tensor:
         """GroupScaling1D: each token's channel groups divided by their RMS, (B, T, C) -> (B, T, C)."""
@@ -396,6 +404,7 @@ class PowerNorm(_Norm):
         warm = it <= self.warmup
         if not self.training:  # batch-statistics probe: the training forward's values, no state change
             x2 = real.square().mean(dim=0)
+            self.last_x2 = x2.detach()
             return self._affine(x, s / torch.sqrt(torch.where(warm, x2, self.running_phi) + self.eps))
         x2 = real.detach().square().mean(dim=0)  # (C,): a constant in the backward, as in the code
         z = _PowerNormFunction.apply(s, x2, torch.where(warm, x2, self.running_phi), self.ema_gz,

@@ -52,13 +52,21 @@ class Table:
     id: str
     configs: tuple[RunConfig, ...]
     compute: Callable[[Sequence[RunConfig]], dict[str, pd.DataFrame]]
+    frames: tuple[str, ...]  # what compute returns: stored files of other frames are stale
 
     @property
     def config_ids(self) -> list[str]:
         return [c.config_id for c in self.configs]
 
 
-TABLES = [Table("comparability", experiments.COMPARABILITY_CONFIGS, experiments.comparability_table)]
+TABLES = [
+    Table(
+        "comparability",
+        experiments.COMPARABILITY_CONFIGS,
+        experiments.comparability_table,
+        ("comparability", "positions"),
+    )
+]
 TABLE_BY_ID = {t.id: t for t in TABLES}
 
 
@@ -121,7 +129,7 @@ def is_current(item: Preset | Table, stored: dict | None) -> bool:
     if stored is None:
         return False
     if isinstance(item, Table):
-        return stored.get("config_ids") == item.config_ids
+        return stored.get("config_ids") == item.config_ids and tuple(stored.get("frames", ())) == item.frames
     return (
         stored.get("page") == item.page
         and stored.get("config_id") == item.config.config_id

@@ -38,7 +38,14 @@ FIRST_STEPS = 10  # steps 0..10 of a history are compared tightly
 TIGHT = {"rtol": 1e-4, "atol": 1e-6}  # measured: 4e-6 relative in the first steps
 FIGURE_TOL = {"rtol": 2e-3, "atol": 1e-3}  # measured: 0.004 on a loss of 4.6 (0.9e-3), 2e-4 on 1.3
 ILL_CONDITIONED = ("bn_dist_mu", "tid_mean")  # differences of nearly equal means: up to 16% apart
-SUMMARY_FIGURES = ("final_train_loss", "final_eval_loss", "final_eval_loss_batch_stats", "batch_dependence")
+SUMMARY_FIGURES = (
+    "final_train_loss",
+    "final_eval_loss",
+    "final_eval_loss_batch_stats",
+    "batch_dependence",
+    "grad_batch_dependence",
+    "clipped_share",
+)
 SUMMARY_KEYS = ("norm", "batch_size", "seed", "lengths", "batching", "task", "placement", "attention")
 
 

@@ -18,6 +18,7 @@ import torch
 
 from core.config import RunConfig
 from core.data import BatchStream
+from core.leak import grad_batch_dependence
 from core.metrics import (
     BN_METRICS,
     GROUPS,
@@ -136,6 +137,9 @@ class _Member:
             + [("grad_norm_group", g) for g in GROUPS]
             + [(m, layer) for layer in stat_layers for m in BN_METRICS]  # bn_stat_metrics' (L, 4) order
         )
+        self.clip_layers = list(model.norm_layers().values()) if model.spec.clips else []
+        if self.clip_layers:
+            self.keys.append(("renorm_clipped", "all"))
         self.seconds = 0.0
         self.diverged_at: int | None = None
         self.last_eval: tuple[float, float] = (math.nan, math.nan)
@@ -159,6 +163,8 @@ class _Member:
         parts = [loss.detach().view(1), total, blocks, groups]
         if self.stat_layers:
             parts.append(bn_stat_metrics(self.stat_layers).flatten())
+        if self.clip_layers:
+            parts.append(torch.stack([m.last_clipped for m in self.clip_layers]).mean().view(1))
         values = torch.cat(parts).tolist()  # the step's one host read
         if not (math.isfinite(values[0]) and math.isfinite(values[1]) and values[1] <= cfg.diverge_grad_norm):
             self.seconds += time.perf_counter() - t0
@@ -274,8 +280,9 @@ def _train(cfg, on_step, should_stop, pool: ThreadPoolExecutor, score_at_start: 
     if stopped and steps_done % cfg.eval_every != 0 and steps_done > 0:
         rows += eval_rows(steps_done)  # a stopped run still ends on a held-out score
     history = _history_frame(rows, cfg)
-    probes = [pool.submit(batch_dependence, m.model, cfg) for m in members if m.diverged_at is None]
-    dependence = [math.nan if m.diverged_at is not None else probes.pop(0).result() for m in members]
+    alive = [m for m in members if m.diverged_at is None]
+    probes = [pool.submit(probe, m.model, cfg) for m in alive for probe in (batch_dependence, grad_batch_dependence)]
+    dependence = {m.name: (probes.pop(0).result(), probes.pop(0).result()) for m in alive}
     summary = _summary(members, cfg, steps_done, pad_fractions, history, dependence)
     return RunResult(cfg, history, summary, models, time.perf_counter() - t_start, steps_done, stopped)
 
@@ -292,8 +299,10 @@ def _summary(
 ) -> pd.DataFrame:
     recs = []
     tail = max(1, min(cfg.eval_every, steps_done))
-    for m, dep in zip(members, dependence, strict=True):
+    for m in members:
         train = history[(history.norm == m.name) & (history.metric == "train_loss")].value
+        clipped = history[(history.norm == m.name) & (history.metric == "renorm_clipped")].value
+        forward, gradient = dependence.get(m.name, (math.nan, math.nan))
         recs.append({
             "norm": m.name,
             "batch_size": cfg.batch_size,
@@ -303,7 +312,9 @@ def _summary(
             "final_train_loss": float(train.tail(tail).mean()) if len(train) else math.nan,
             "final_eval_loss": m.last_eval[0],
             "final_eval_loss_batch_stats": m.last_eval[1],
-            "batch_dependence": dep,
+            "batch_dependence": forward,
+            "grad_batch_dependence": gradient,
+            "clipped_share": float(clipped.mean()) if len(clipped) else math.nan,
             "pad_fraction": sum(pads) / len(pads) if pads else math.nan,
             "diverged": m.diverged_at is not None,
             "diverged_at": m.diverged_at,

@@ -61,12 +61,32 @@ def test_compare_json_has_one_entry_per_norm_with_its_config(capsys):
         "final_eval_loss",
         "final_eval_loss_batch_stats",
     }
-    needed |= {"batch_dependence", "pad_fraction", "diverged", "seconds", "config"}
+    needed |= {"batch_dependence", "grad_batch_dependence", "pad_fraction", "diverged", "seconds", "config"}
     for r in runs:
         assert needed <= set(r)
         assert r["batch_size"] == 4 and r["seed"] == 3 and r["steps"] == 4
         assert r["config"]["norms"] == ["bn", "ln"] and r["config"]["steps"] == 4 and r["config"]["task"] == "text"
     assert runs[1]["batch_dependence"] < 1e-5 < runs[0]["batch_dependence"]
+    assert runs[1]["grad_batch_dependence"] < 1e-6 < 1e-3 < runs[0]["grad_batch_dependence"]
+
+
+def test_probe_deploy_gives_each_kind_of_statistics_split_by_target(capsys):
+    """python -m core probe deploy --json: for naive BN the loss with batch, running, re-estimated
+    (two ways) and per-length statistics, each for every target, the end of sentence and the rest;
+    LayerNorm, which has no statistics, under batch and running only, the same both ways."""
+    assert main(["probe", "deploy", "--norms", "bn,ln", "--json", *FAST]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = pd.DataFrame(out["deploy"])
+    assert out["config"]["norms"] == ["bn", "ln"]
+    kinds = ["batch", "running", "precise_as_batched", "precise_random", "per_length"]
+    bn = rows[rows["norm"] == "bn"]
+    assert sorted(map(tuple, bn[["statistics", "target"]].values)) == sorted(
+        (k, t) for k in kinds for t in ("all", "eos", "other")
+    )
+    ln = rows[rows["norm"] == "ln"].set_index(["statistics", "target"])["loss"]
+    assert ln["batch"].equals(ln["running"]) and set(ln.index.get_level_values(0)) == {"batch", "running"}
+    split = bn.pivot_table(index="statistics", columns="target", values="targets")
+    assert (split["all"] == split["eos"] + split["other"]).all()
 
 
 def test_sweep_writes_a_tidy_csv_whose_rows_carry_their_config(tmp_path, capsys):
