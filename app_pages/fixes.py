@@ -84,13 +84,48 @@ def results(out: runner.Outcome):
         charts.dependence_chart(summary, title=t("A sentence's logits across 8 batches")),
         summary[["norm", "attention", "batch_size", "seed", "batch_dependence"]],
         t(
-            "One held-out sentence placed in 8 random batches after training, normalised as in training: the "
-            "largest difference of its logits (log axis; exact zeros drawn at 1e-8). BatchNorm depends on the batch; "
-            "per-token norms and a warm PowerNorm do not, nor does Batch Renormalization once its corrections are "
-            "relaxed and not clipped (its training forward then equals its inference forward)."
+            "Forward: one held-out sentence placed in 8 random batches after training, normalised as in training: "
+            "the largest difference of its logits (log axis; exact zeros drawn at 1e-8). BatchNorm depends on the "
+            "batch; per-token norms and a warm PowerNorm do not, nor does Batch Renormalization where none of its "
+            "corrections is clipped (its training forward then equals its inference forward)."
         ),
         f"{PAGE}_dependence",
     )
+    show.chart(
+        charts.dependence_chart(
+            summary, title=t("The same sentence's gradient across 8 batches"), y="grad_batch_dependence"
+        ),
+        summary[["norm", "attention", "batch_size", "seed", "grad_batch_dependence"]],
+        t(
+            "Backward: the same placements, each a training-mode forward and backward of that sentence's own loss; "
+            "the relative spread of the parameter gradient (log axis). Batch Renormalization's backward goes "
+            "through the batch mean and variance and PowerNorm's approximated backward through the batch's "
+            "quadratic mean, so both still learn from a sentence differently with different companions; "
+            "LayerNorm and GroupNorm do not."
+        ),
+        f"{PAGE}_grad_dependence",
+    )
+    clipped = summary[summary["clipped_share"].notna()]
+    if len(clipped):
+        cells = clipped.assign(attention=clipped["attention"].map(lambda a: t(charts.ATTENTION_TITLES[a])))
+        cells = cells[["attention", "batch_size", "seed", "clipped_share"]].rename(
+            columns={
+                "attention": t("attention"),
+                "batch_size": t("batch size"),
+                "seed": t("seed"),
+                "clipped_share": t("channel-steps clipped"),
+            }
+        )
+        show.table(
+            cells.style.format({t("channel-steps clipped"): "{:.0%}"}),
+            t(
+                "Batch Renormalization: the share of its channel-steps over training whose r or d was at its bound "
+                "(per step: the metric renorm_clipped). Its first 50 steps are plain BatchNorm (every channel "
+                "clipped); a clipped channel normalises with the batch's statistics."
+            ),
+            f"{PAGE}_clipped",
+            data=clipped[["attention", "batch_size", "seed", "clipped_share"]],
+        )
 
 
 def main():

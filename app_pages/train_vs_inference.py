@@ -7,6 +7,7 @@ import streamlit as st
 from core import charts, experiments
 from core import params as P
 from core.analysis import in_norm_order, last_values
+from core.leak import CHANNELS, channel_summary
 from core.metrics import BN_METRICS
 from ui import controls, pins, runner, share, show
 from ui.i18n import t, translated
@@ -25,6 +26,21 @@ PARAMS = (
     + controls.display_params()
     + [P.choice("metric", tuple(BN_METRIC_LABELS), next(iter(BN_METRIC_LABELS)))]
 )
+
+
+def largest_leaks(summary) -> str:
+    """One sentence per batch-statistics norm: its channels (a)-(c) with batch statistics, largest first."""
+    rows = summary[(summary["mode"] == "batch_stats") & summary["channel"].isin(CHANNELS[:3])]
+    lines = []
+    for norm, g in rows.groupby("norm", sort=False):
+        if g["max_kl"].max() <= 1e-6:  # float noise: nothing leaks
+            continue
+        g = g.sort_values("max_kl", ascending=False)
+        parts = ", ".join(
+            f"{t(charts.CHANNEL_LABELS[c])} {v:.1e}" for c, v in zip(g["channel"], g["max_kl"], strict=True)
+        )
+        lines.append(t("{norm}, largest KL: {parts}.", norm=t(show.SHORT_LABELS[norm]), parts=parts))
+    return " ".join(lines)
 
 
 def gap_metrics(out: runner.Outcome):
@@ -73,9 +89,9 @@ def results(out: runner.Outcome):
             ),
             history[history["metric"].isin(list(EVAL_SERIES))],
             t(
-                "In a causal LM, batch statistics pool every position, later tokens included: with them BatchNorm "
-                "partly sees the future, so its batch-stats loss (dotted) can be optimistically low while its "
-                "eval-mode loss (dashed) is worse."
+                "Batch statistics carry what the batch holds: the other sentences, every sentence's length and its "
+                "later tokens (see What moves a sentence's predictions below). With them BatchNorm's batch-stats "
+                "loss (dotted) can be optimistically low while its eval-mode loss (dashed) is worse."
             ),
             f"{PAGE}_losses",
         )
@@ -120,18 +136,48 @@ def results(out: runner.Outcome):
             ),
             f"{PAGE}_probe",
         )
+    leak = out.data.get("leak")
+    if leak is not None and len(leak):
+        summary = channel_summary(leak)
+        show.chart(
+            charts.leak_chart(summary),
+            summary,
+            t(
+                "The KL divergence of a held-out sentence's next-token distributions when one thing changes: "
+                "(a) one of its own later tokens, (b) one token of another sentence in its batch, (c) its length "
+                "(cut shorter, the rest pads), (d) the batch around it. Causal attention keeps (a) and (c) at 0 for "
+                "a per-token norm, and running statistics keep (a) to (c) at 0 for every norm. {leaks}",
+                leaks=largest_leaks(summary),
+            ),
+            f"{PAGE}_leak",
+        )
     causality = out.data.get("causality")
     if causality is not None and len(causality):
         show.chart(
             charts.causality_chart(causality),
             causality,
             t(
-                "Each cell: how much the prediction at position i (row) moves when the token at position j (column) "
-                "of the same sentence is changed. Above the diagonal, a later token changes an earlier prediction: "
-                "the model reads the future. Causal attention forbids it; BatchNorm's batch statistics "
-                "let it in, and with running statistics it is gone."
+                "Each cell: the KL divergence of the prediction at position i (row) when the token at position j "
+                "(column) of the same sentence is changed, on the longest held-out sentences. Above the diagonal, a "
+                "later token changes an earlier prediction: channel (a) above, position by position. Causal "
+                "attention forbids it; BatchNorm's batch statistics let it in, and with running statistics it is gone."
             ),
             f"{PAGE}_causality",
+        )
+    deploy = out.data.get("deploy")
+    if deploy is not None and (deploy["norm"] != "ln").any():
+        show.chart(
+            charts.deploy_chart(deploy),
+            deploy,
+            t(
+                "The held-out loss of each norm with running statistics, batch statistics, statistics re-estimated "
+                "after training over 300 training batches (precise BN: as batched in the run, or random), and one "
+                "set re-estimated per padded length; dashed line: LayerNorm. Where per-length statistics recover the "
+                "batch-statistics loss and no single estimate does, the statistics carry the sentence's length and "
+                "the model learned to read it: that is the leak, not a fix, since a model writing a sentence does "
+                "not know its length in advance."
+            ),
+            f"{PAGE}_deploy",
         )
     if "generations" in out.data:
         show.generations(out.data["generations"], f"{PAGE}_generations")

@@ -392,28 +392,38 @@ ATTENTION_TITLES = {"causal": "causal (a decoder)", "bidirectional": "bidirectio
 NO_DEPENDENCE = 1e-8  # batch dependence is drawn on a log axis: smaller values (exact zeros) sit here
 
 
-def dependence_chart(summary: pd.DataFrame, *, title: str = "A sentence's logits across 8 batches") -> alt.FacetChart:
-    """The batch-dependence probe after training (max |logit difference| of one held-out sentence
-    across 8 batches, with each norm's training-mode normalisation), one dot per run, on a log
-    axis, one panel per attention setting. Per-token norms sit at float noise; batch-statistics
-    norms far above. Columns: norm, attention, batch_size, seed, batch_dependence."""
+DEPENDENCE_TITLES = {
+    "batch_dependence": "max |Δ logit| across batches",
+    "grad_batch_dependence": "relative spread of the gradient across batches",
+}
+
+
+def dependence_chart(
+    summary: pd.DataFrame, *, title: str = "A sentence's logits across 8 batches", y: str = "batch_dependence"
+) -> alt.FacetChart:
+    """A batch-dependence probe after training, one dot per run, on a log axis, one panel per
+    attention setting: ``batch_dependence`` (forward: max |logit difference| of one held-out sentence
+    across 8 batches, normalised as in training) or ``grad_batch_dependence`` (backward: the relative
+    spread of its loss's parameter gradient across the same batches, in training mode). Per-token
+    norms sit at float noise. Columns: norm, attention, batch_size, seed, and ``y``."""
+    x_title = DEPENDENCE_TITLES[y]
     data = labelled(summary).assign(
         attention=summary["attention"].map(ATTENTION_TITLES),
-        dependence=summary["batch_dependence"].clip(lower=NO_DEPENDENCE),
+        dependence=summary[y].clip(lower=NO_DEPENDENCE),
     )
     order = [v for v in ATTENTION_TITLES.values() if v in set(data["attention"])]
     chart = (
         alt.Chart()
         .mark_point(filled=True, size=70, opacity=0.8)
         .encode(
-            x=alt.X("dependence:Q", title="max |Δ logit| across batches", scale=alt.Scale(type="log")),
+            x=alt.X("dependence:Q", title=x_title, scale=alt.Scale(type="log")),
             y=alt.Y("label:N", title=None, sort=_label_order(data), axis=alt.Axis(labelLimit=260)),
             color=norm_color(data["norm"].unique(), legend=False),
             tooltip=[
                 alt.Tooltip("label:N", title="norm"),
                 alt.Tooltip("batch_size:Q", title="batch size"),
                 alt.Tooltip("seed:Q", title="seed"),
-                alt.Tooltip("batch_dependence:Q", title="max |Δ logit| across batches", format=".3g"),
+                alt.Tooltip(f"{y}:Q", title=x_title, format=".3g"),
             ],
         )
         .properties(width=300, height=28 * data["norm"].nunique())
@@ -606,15 +616,15 @@ def probe_chart(probe: pd.DataFrame) -> alt.FacetChart:
 
 
 MODE_LABELS = {"batch_stats": "batch statistics (as in training)", "eval": "running statistics (as deployed)"}
-NO_INFLUENCE = 1e-6  # max |Δ logit| at or below this is float noise: no influence
+NO_INFLUENCE = 1e-9  # KL at or below this is float noise (it is near 1e-12 when nothing changed): no influence
 
 
 def causality_chart(frame: pd.DataFrame, panel: int = 230) -> alt.FacetChart:
-    """Causality maps: how much the logits at position i (rows) move when the input at position j
-    (columns) changes, one panel per norm (rows) and mode (columns). A cell no change reaches
-    (at most NO_INFLUENCE, float noise) is left blank: above the diagonal (j > i) a causal model's
-    map is empty. Colour on a log scale, so a leak a hundred times smaller than the diagonal shows.
-    Columns: norm, mode, i, j, influence (core.analysis.causality)."""
+    """Causality maps: how much the predicted distribution at position i (rows) moves, as KL, when
+    the input at position j (columns) of the same sentence changes, one panel per norm (rows) and
+    mode (columns). A cell no change reaches (at most NO_INFLUENCE, float noise) is left blank:
+    above the diagonal (j > i) a causal model's map is empty. Colour on a log scale, so a leak a
+    hundred times smaller than the diagonal shows. Columns: norm, mode, i, j, influence (core.leak)."""
     T = int(max(frame["i"].max(), frame["j"].max())) + 1 if len(frame) else 1
     ticks = list(range(0, T, 4 if T > 12 else 2))
     data = labelled(frame).assign(mode_label=frame["mode"].map(MODE_LABELS))
@@ -627,7 +637,7 @@ def causality_chart(frame: pd.DataFrame, panel: int = 230) -> alt.FacetChart:
             y=alt.Y("i:O", title="output position i", axis=alt.Axis(values=ticks)),
             color=alt.Color(
                 "influence:Q",
-                title="max |Δ logit|",
+                title="KL (nats)",
                 scale=alt.Scale(type="log", scheme="orangered"),
                 legend=alt.Legend(orient="right", gradientLength=160),
             ),
@@ -636,7 +646,7 @@ def causality_chart(frame: pd.DataFrame, panel: int = 230) -> alt.FacetChart:
                 alt.Tooltip("mode_label:N", title="statistics"),
                 alt.Tooltip("i:O", title="output position i"),
                 alt.Tooltip("j:O", title="changed input position j"),
-                alt.Tooltip("influence:Q", title="max |Δ logit|", format=".3g"),
+                alt.Tooltip("influence:Q", title="KL (nats)", format=".3g"),
             ],
         )
         .properties(width=panel, height=panel)
@@ -678,28 +688,205 @@ def gap_curves(
     return alt.layer(*curves.layer, zero, data=curves.data).properties(title=title, height=200, autosize=FIT_WIDTH)
 
 
-def comparability_chart(table: pd.DataFrame, task_names: Mapping[str, str]) -> alt.LayerChart:
-    """Per task, the between-sentence share of the variance at the norm layers' inputs (mean over
-    layers, bar) against what the same tokens shuffled among the sentences give (chance, tick).
-    ``task_names``: task key -> the name to show. Columns: task, layer, between_share, chance_share."""
-    means = table.groupby("task", sort=False)[["between_share", "chance_share"]].mean().reset_index()
-    means = means.assign(name=means["task"].map(task_names), pct=100 * means["between_share"],
-                         chance=100 * means["chance_share"])  # fmt: skip
-    order = list(means["name"])
-    y = alt.Y("name:N", title=None, sort=order, axis=alt.Axis(labelLimit=240))
+GROUPING_LABELS = {
+    "position": "position in the sentence",
+    "position_no_bos": "position, BOS left out",
+    "sentence": "sentence",
+    "token": "token identity",
+    "pad": "pad or real (naive BN's pool)",
+}
+
+
+def comparability_chart(table: pd.DataFrame, task_names: Mapping[str, str]) -> alt.FacetChart:
+    """Per task (rows) and grouping (panels), the share of each channel's variance at the norm
+    layers' inputs that lies between the groups (mean over layers, bar) against the share the same
+    values give shuffled among the groups (chance, tick). ``task_names``: task key -> shown name.
+    Columns: task, layer, grouping, share, chance (core.analysis.comparability)."""
+    means = table.groupby(["task", "grouping"], sort=False)[["share", "chance"]].mean().reset_index()
+    means = means.assign(name=means["task"].map(task_names), series=means["grouping"].map(GROUPING_LABELS),
+                         pct=100 * means["share"], chance_pct=100 * means["chance"],
+                         ratio=means["share"] / means["chance"])  # fmt: skip
+    order = list(dict.fromkeys(means["name"]))
+    y = alt.Y("name:N", title=None, sort=order, axis=alt.Axis(labelLimit=200))
     tooltip = [
         alt.Tooltip("name:N", title="task"),
-        alt.Tooltip("pct:Q", title="between sentences (%)", format=".1f"),
-        alt.Tooltip("chance:Q", title="by chance (%)", format=".1f"),
+        alt.Tooltip("series:N", title="grouped by"),
+        alt.Tooltip("pct:Q", title="between the groups (%)", format=".2f"),
+        alt.Tooltip("chance_pct:Q", title="by chance (%)", format=".2f"),
+        alt.Tooltip("ratio:Q", title="times chance", format=".1f"),
     ]
-    bars = (
-        alt.Chart()
-        .mark_bar(color="#4c78a8")
-        .encode(x=alt.X("pct:Q", title="share of each channel's variance between sentences (%)"), y=y, tooltip=tooltip)
+    x = alt.X("pct:Q", title="% between groups", scale=alt.Scale(domain=[0, 100]))
+    bars = alt.Chart().mark_bar(color="#4c78a8").encode(x=x, y=y, tooltip=tooltip)
+    ticks = alt.Chart().mark_tick(color="#e45756", thickness=3, size=20).encode(x="chance_pct:Q", y=y, tooltip=tooltip)
+    panels = [GROUPING_LABELS[g] for g in GROUPING_LABELS if g in set(means["grouping"])]
+    return (
+        alt.layer(bars, ticks, data=means)
+        .properties(width=130, height=26 * len(order))
+        .facet(
+            column=alt.Column("series:N", title=None, sort=panels, header=alt.Header(labelFontSize=12, labelLimit=160)),
+            title="How alike are the values one channel of BatchNorm pools?",
+        )
     )
-    ticks = alt.Chart().mark_tick(color="#e45756", thickness=3, size=22).encode(x="chance:Q", y=y, tooltip=tooltip)
-    return alt.layer(bars, ticks, data=means).properties(
-        title="How alike are the values BatchNorm pools?", height=34 * len(order), autosize=FIT_WIDTH
+
+
+POSITION_Y_TITLE = "channel value at the norm's input"
+POSITION_SERIES = {"pos": "each position: mean ± sd", "pooled": "all positions pooled: BN's one mean ± σ"}
+
+
+def position_chart(profile: pd.DataFrame, task_names: Mapping[str, str], layer: str, channel: int) -> alt.FacetChart:
+    """One channel at one layer's input, one panel per task: each position's mean ± sd over the
+    held-out real tokens (points and bars), against the single mean ± σ of all of them pooled (line
+    and band), what a BatchNorm over these tokens normalises every position with.
+    Columns: task, layer, channel, pos, mean, sd, count, pooled_mean, pooled_sd."""
+    data = profile[(profile["layer"] == layer) & (profile["channel"] == channel)]
+    data = data.assign(name=data["task"].map(task_names), lo=data["mean"] - data["sd"], hi=data["mean"] + data["sd"],
+                       pooled_lo=data["pooled_mean"] - data["pooled_sd"],
+                       pooled_hi=data["pooled_mean"] + data["pooled_sd"],
+                       series=POSITION_SERIES["pos"], fill=POSITION_SERIES["pooled"])  # fmt: skip
+    order = list(dict.fromkeys(data["name"]))
+    colors = alt.Scale(domain=list(POSITION_SERIES.values()), range=["#4c78a8", "#e45756"])
+    legend = alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=320, symbolOpacity=1)
+    x = alt.X("pos:Q", title="position in the sentence", axis=alt.Axis(tickMinStep=1))
+    tooltip = [
+        alt.Tooltip("pos:Q", title="position"),
+        alt.Tooltip("mean:Q", title="mean", format=".3f"),
+        alt.Tooltip("sd:Q", title="sd", format=".3f"),
+        alt.Tooltip("count:Q", title="tokens"),
+    ]
+    band = (
+        alt.Chart()
+        .mark_area(opacity=0.15)
+        .encode(
+            x=x,
+            y=alt.Y("pooled_lo:Q", title=POSITION_Y_TITLE),
+            y2="pooled_hi:Q",
+            color=alt.Color("fill:N", scale=colors, legend=legend),
+        )
+    )
+    line = (
+        alt.Chart().mark_line(strokeDash=[6, 3]).encode(x=x, y="pooled_mean:Q", color=alt.Color("fill:N", scale=colors))
+    )
+    bars = alt.Chart().mark_rule().encode(x=x, y="lo:Q", y2="hi:Q", color=alt.Color("series:N", scale=colors))
+    points = (
+        alt.Chart()
+        .mark_point(filled=True, size=40)
+        .encode(x=x, y="mean:Q", color=alt.Color("series:N", scale=colors), tooltip=tooltip)
+    )
+    return (
+        alt.layer(band, line, bars, points, data=data)
+        .properties(width=300, height=220)
+        .facet(
+            column=alt.Column("name:N", title=None, sort=order, header=alt.Header(labelFontSize=12)),
+            title="What one channel of BatchNorm pools, position by position",
+        )
+        .resolve_scale(x="independent", y="independent")
+    )
+
+
+CHANNEL_LABELS = {
+    "own_later": "(a) one of its own later tokens",
+    "other_sentence": "(b) one token of another sentence",
+    "length": "(c) its length (cut shorter)",
+    "batch": "(d) the batch around it",
+}
+KL_SERIES = {"max_kl": "largest change", "mean_kl": "mean change"}
+NO_KL = 1e-12  # KL is drawn on a log axis: smaller values (float noise, exact zeros) sit here
+
+
+def leak_chart(summary: pd.DataFrame) -> alt.FacetChart:
+    """Where a sentence's predictions move from: per norm (colour), channel (rows) and mode (panels),
+    the largest (filled) and mean (open) KL of its next-token distribution, on a log axis.
+    Columns: norm, mode, channel, mean_kl, max_kl (core.leak.channel_summary)."""
+    long = summary.melt(["norm", "mode", "channel"], ["max_kl", "mean_kl"], var_name="stat", value_name="kl")
+    data = labelled(long).assign(
+        mode_label=long["mode"].map(MODE_LABELS), series=long["channel"].map(CHANNEL_LABELS),
+        stat_label=long["stat"].map(KL_SERIES), shown=long["kl"].clip(lower=NO_KL),
+    )  # fmt: skip
+    rows = [CHANNEL_LABELS[c] for c in CHANNEL_LABELS if c in set(long["channel"])]
+    shapes = alt.Scale(domain=list(KL_SERIES.values()), range=["circle", "triangle-left"])
+    chart = (
+        alt.Chart()
+        .mark_point(size=70, filled=True, opacity=0.85)
+        .encode(
+            x=alt.X("shown:Q", title="KL(before ‖ after) per position (nats, log axis)", scale=alt.Scale(type="log")),
+            y=alt.Y("series:N", title=None, sort=rows, axis=alt.Axis(labelLimit=260)),
+            yOffset=alt.YOffset("label:N", sort=_label_order(data)),
+            color=norm_color(data["norm"].unique()),
+            shape=alt.Shape(
+                "stat_label:N", title=None, scale=shapes, legend=alt.Legend(orient="bottom", direction="vertical")
+            ),
+            tooltip=[
+                alt.Tooltip("label:N", title="norm"),
+                alt.Tooltip("series:N", title="what changed"),
+                alt.Tooltip("stat_label:N", title="measure"),
+                alt.Tooltip("kl:Q", title="KL (nats)", format=".3g"),
+            ],
+        )  # fmt: skip
+        .properties(width=320, height=(14 * data["norm"].nunique() + 10) * len(rows))
+    )
+    return alt.layer(chart, data=data).facet(
+        column=alt.Column("mode_label:N", title=None, sort=list(MODE_LABELS.values()),
+                          header=alt.Header(labelFontSize=12, labelLimit=320)),
+        title="What moves a sentence's predictions",
+    )  # fmt: skip
+
+
+STATISTICS_LABELS = {
+    "batch": "batch statistics (as in training)",
+    "running": "running statistics (as deployed)",
+    "precise_as_batched": "re-estimated after training, batches as in the run",
+    "precise_random": "re-estimated after training, random batches",
+    "per_length": "re-estimated per padded length (knows the length)",
+}
+TARGET_LABELS = {"all": "every target", "eos": "end of sentence", "other": "every other target"}
+
+
+def deploy_chart(frame: pd.DataFrame) -> alt.FacetChart:
+    """The held-out loss of each norm with each kind of statistics (rows), per kind of target
+    (stacked panels, each with its own axis); LayerNorm, which has no statistics, as a dashed rule in its colour. Columns: norm, statistics, target,
+    loss, targets (core.deploy.deployment)."""
+    data = labelled(frame).assign(
+        series=frame["statistics"].map(STATISTICS_LABELS), batching=frame["target"].map(TARGET_LABELS)
+    )
+    kinds = [STATISTICS_LABELS[k] for k in STATISTICS_LABELS if k in set(frame["statistics"])]
+    x = alt.X("loss:Q", title=HELD_OUT_TITLE, scale=alt.Scale(zero=False))
+    points = (
+        alt.Chart()
+        .transform_filter(alt.datum.norm != "ln")
+        .mark_point(filled=True, size=80)
+        .encode(
+            x=x,
+            y=alt.Y("series:N", title=None, sort=kinds, axis=alt.Axis(labelLimit=320)),
+            color=norm_color(data["norm"].unique()),
+            tooltip=[
+                alt.Tooltip("label:N", title="norm"),
+                alt.Tooltip("series:N", title="statistics"),
+                alt.Tooltip("batching:N", title="targets"),
+                alt.Tooltip("loss:Q", title=HELD_OUT_TITLE, format=".4f"),
+                alt.Tooltip("targets:Q", title="targets scored"),
+            ],
+        )
+    )
+    rule = (
+        alt.Chart()
+        .transform_filter((alt.datum.norm == "ln") & (alt.datum.statistics == "running"))
+        .mark_rule(strokeDash=[4, 3], strokeWidth=2)
+        .encode(x="loss:Q", color=norm_color(data["norm"].unique()))
+    )
+    panels = [TARGET_LABELS[k] for k in TARGET_LABELS if k in set(frame["target"])]
+    return (
+        alt.layer(points, rule, data=data)
+        .properties(width=360, height=24 * len(kinds))
+        .facet(
+            row=alt.Row(
+                "batching:N",
+                title=None,
+                sort=panels,
+                header=alt.Header(labelAngle=0, labelAlign="left", labelFontSize=12, labelLimit=140),
+            ),
+            title="Held-out loss by the statistics a BatchNorm is served",
+        )
+        .resolve_scale(x="independent")
     )
 
 

@@ -62,9 +62,12 @@ def _run_form(page):
 
 
 def _drawn_charts(page) -> int:
-    """Charts whose SVG holds at least one drawn mark (a line, a dot, a cell)."""
+    """Charts whose SVG holds at least one drawn mark (a line, a dot, a cell), or drawn on a canvas
+    (Streamlit draws a chart with many marks, such as a causality map of long sentences, on a canvas)."""
     return page.eval_on_selector_all(
-        '[data-testid="stVegaLiteChart"]', "els => els.filter(e => e.querySelector('svg g.role-mark path')).length"
+        '[data-testid="stVegaLiteChart"]',
+        "els => els.filter(e => e.querySelector('svg g.role-mark path') || "
+        "[...e.querySelectorAll('canvas')].some(c => c.width > 0 && c.height > 0)).length",
     )
 
 

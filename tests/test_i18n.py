@@ -64,7 +64,7 @@ def shown_texts() -> set[str]:
     texts.update(p.blurb for p in nav.PAGES)
     texts.update(p.intro for p in nav.PAGES)
     texts.update(p.heading for p in nav.PAGES if p.heading)
-    texts.update([experiments.WRITING, experiments.PROBING, experiments.PROFILING])  # the progress line after training
+    texts.update([experiments.WRITING, experiments.PROBING, experiments.PROFILING, experiments.DEPLOYING])  # the progress line after training
     texts.update(task.names["en"] for task in TASKS.values())
     texts.update(task.about["en"] for task in TASKS.values())
     texts.update(chart_texts())
@@ -165,7 +165,9 @@ def chart_texts() -> set[str]:
                 texts.add(node.value.value)
     for table in (charts.LOSS_SERIES, charts.GRAD_SERIES, charts.EVAL_GAP_SERIES, charts.STAGE_LABELS,
                   charts.MODE_LABELS, charts.BATCHING_TITLES, charts.POOL_ROLES, charts.X_TITLES,
-                  charts.PLACEMENT_LABELS, charts.ATTENTION_TITLES):  # fmt: skip
+                  charts.PLACEMENT_LABELS, charts.ATTENTION_TITLES, charts.GROUPING_LABELS, charts.POSITION_SERIES,
+                  charts.CHANNEL_LABELS, charts.KL_SERIES, charts.STATISTICS_LABELS, charts.TARGET_LABELS,
+                  charts.DEPENDENCE_TITLES):  # fmt: skip
         texts.update(table.values())
     return texts
 

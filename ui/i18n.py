@@ -92,11 +92,6 @@ ZH: dict[str, str] = {
     "Overview": "概览",
     "What BatchNorm and LayerNorm pool, on a real batch.": "在一个真实的 batch 上看 BatchNorm 和 LayerNorm 各自汇总哪些值。",
     "Guided tour": "导览",
-    "The story in eight one-click scenarios: first the large failures (BatchNorm reading the future, a sentence "
-    "depending on its batch), then pads, the papers' fixes, small batches, the control task, and Post-norm.": (
-        "八个一键场景讲完整个故事：先看大的失效（BatchNorm 读到未来、句子随所在 batch 而变），"
-        "再看 pad、论文中的修补方案、小 batch、control 任务，以及 Post-norm。"
-    ),
     "Live comparison": "实时对比",
     "Train the norms side by side from the same init on the same batches; watch loss and gradients stream.": (
         "从同一初始化、在同样的 batch 上并排训练各种 norm，实时观看 loss 和梯度曲线。"
@@ -115,8 +110,6 @@ ZH: dict[str, str] = {
     "After LayerNorm every real token has mean 0 and std 1; after BatchNorm it does not, and pads pull the "
     "statistics.": "经过 LayerNorm，每个真实 token 的均值为 0、标准差为 1；经过 BatchNorm 则不然，而且 pad 会拉偏统计量。",
     "Train vs inference": "训练 vs 推理",
-    "Batch statistics in training, running averages at inference: the gap, and one sentence changing with its "
-    "batch.": "训练时用 batch 统计量，推理时用滑动平均（running statistics）：两者的差距，以及同一个句子随所在 batch 而变。",
     "Gradients": "梯度",
     "Can BatchNorm be saved?": "BatchNorm 还有救吗？",
     "The papers' fixes (PowerNorm, Batch Renormalization, GroupNorm) against each failure, in a decoder and in "
@@ -147,14 +140,6 @@ ZH: dict[str, str] = {
         "大于 0 表示训练时用一种归一化、部署时换成另一种。"
     ),
     "A sentence's logits across 8 batches": "同一句子在 8 个 batch 中的 logit",
-    "One held-out sentence placed in 8 random batches after training, normalised as in training: the largest "
-    "difference of its logits (log axis; exact zeros drawn at 1e-8). BatchNorm depends on the batch; per-token "
-    "norms and a warm PowerNorm do not, nor does Batch Renormalization once its corrections are relaxed and not "
-    "clipped (its training forward then equals its inference forward).": (
-        "训练后把一个留出集句子放进 8 个随机 batch，按训练时的方式归一化：它的 logit 的最大差异（对数坐标；恰好为 0 的"
-        "画在 1e-8）。BatchNorm 依赖 batch；逐 token 的 norm 和预热完成后的 PowerNorm 不依赖，Batch Renormalization "
-        "在校正放宽且未被截断时也不依赖（此时它训练时的前向计算等于推理时的）。"
-    ),
     "{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)": (
         "{settings} · batch 大小 {sizes} · {attentions} · {seeds} 个种子"
     ),
@@ -168,26 +153,6 @@ ZH: dict[str, str] = {
     "BatchNorm vs LayerNorm in Transformers": "Transformer 中的 BatchNorm 与 LayerNorm",
     "Loading the training engine (PyTorch)… the first visit to a fresh server takes a few seconds.": (
         "正在加载训练引擎（PyTorch）……服务器刚启动后的第一次访问需要几秒钟。"
-    ),
-    "A norm layer subtracts a mean and divides by a standard deviation. The whole question is\n"
-    "**which values share that mean and variance**. Take the activations of a batch as a\n"
-    "B × T × C block: B sequences, T positions (short sentences padded to the longest), C channels.\n"
-    "\n"
-    "* **BatchNorm** pools **one channel** over **every sequence and every position** of the batch, pads included.\n"
-    "* **Masked BatchNorm** does the same over the **real tokens only**.\n"
-    "* **LayerNorm** pools **all channels of one token**, and nothing else.\n"
-    "\n"
-    "The principle: *only comparable values should share statistics.* In images, one channel at\n"
-    "every pixel of every image measures the same kind of thing, and BatchNorm works. In padded\n"
-    "text, one channel at a sentence start, a frequent word, a rare word and a pad are not alike;\n"
-    "and a batch of a few sentences is a noisy sample of them. LayerNorm sidesteps both.": (
-        "归一化层减去一个均值、除以一个标准差。关键问题只有一个：**哪些值共享这个均值和方差**。把一个 batch 的激活看作 B × T × C 的立方块：B 个序列，T 个位置（短句补 pad 到最长的句子），C 个通道。\n"
-        "\n"
-        "* **BatchNorm** 对**一个通道**，汇总 batch 中**每个序列的每个位置**，包括 pad。\n"
-        "* **Masked BatchNorm** 做同样的事，但**只汇总真实 token**。\n"
-        "* **LayerNorm** 汇总**一个 token 的全部通道**，别的都不管。\n"
-        "\n"
-        "原则：*只有可比的值才应该共享统计量。* 在图像中，同一通道在每张图的每个像素上度量的是同一类东西，所以 BatchNorm 有效。在补了 pad 的文本中，同一通道在句首、高频词、低频词和 pad 上的取值并不相似；而几个句子组成的 batch 只是它们的一个嘈杂样本。LayerNorm 同时避开了这两个问题。"
     ),
     # ---------------------------------------------------------------- names of the norms and settings
     "fixed (no pads)": "定长（无 pad）",
@@ -426,20 +391,7 @@ ZH: dict[str, str] = {
     "Re-run live": "实时重跑",
     "Next: {title}": "下一个：{title}",
     "Back to the tour": "回到导览",
-    "BatchNorm reads the future": "BatchNorm 读到了未来",
-    "Bucketed batches: BatchNorm's batch statistics pool later tokens, so in training every position learns where "
-    "its sentence ends. The map's upper triangle shows the leak; with running statistics it is gone, the loss "
-    "(dashed) is far above the dotted one, and the sentences run on.": (
-        "按长度分桶的 batch：BatchNorm 的 batch 统计量汇总了后面的 token，于是训练时每个位置都学会了句子在哪里结束。"
-        "因果图的上三角显示了这种泄漏；改用 running 统计量后泄漏消失，loss（虚线）远高于点线，句子也停不下来。"
-    ),
     "Real text: a line depends on its batch": "真实文本：一行诗取决于它所在的 batch",
-    "Shakespeare's lines, two to a batch. Under BatchNorm one held-out line gets other predictions in every batch "
-    "it is put in (one line per batch in the probe) and later characters reach earlier ones; under LayerNorm "
-    "neither happens.": (
-        "莎士比亚的诗行，每个 batch 两行。在 BatchNorm 下，同一行留出集诗句放进不同的 batch 就得到不同的预测"
-        "（探针中每个 batch 一条线），后面的字符也会影响前面的预测；在 LayerNorm 下两者都不会发生。"
-    ),
     "Add padding": "加入 padding",
     "Long-tailed lengths: more than half of each batch is pads. After LayerNorm every real token sits at mean 0, "
     "std 1; after naive BatchNorm they do not, because the pads (×) pulled the shared statistics.": (
@@ -452,13 +404,6 @@ ZH: dict[str, str] = {
         "masked BatchNorm 不计入 pad：在探针中，batch 的 pad 变多时它的输出不再移动。"
         "但它的留出集 loss 并不比朴素 BatchNorm 好：mask 只解决了 pad 那一部分问题。"
     ),
-    "In the decoder (left), PowerNorm and GroupNorm match LayerNorm, and once warm no fix depends on the batch; "
-    "Batch Renormalization trains worse. In the encoder (right), the papers' setting, BatchNorm is no worse than "
-    "LayerNorm at this scale, and PowerNorm does not beat it.": (
-        "在解码器中（左），PowerNorm 和 GroupNorm 与 LayerNorm 不相上下，预热之后没有一种修补方案依赖 batch；"
-        "Batch Renormalization 训练得更差。在编码器中（右），也就是论文的设置，这个规模下 BatchNorm 并不比 LayerNorm 差，"
-        "PowerNorm 也没有胜过它。"
-    ),
     "Shrink the batch": "缩小 batch",
     "The loss itself: BatchNorm's gap to LayerNorm is near zero at batch 32 and grows as the batch shrinks to 2, "
     "fewer sentences per statistic. At this scale it is small, a few hundredths of a nat, far less than the "
@@ -467,11 +412,6 @@ ZH: dict[str, str] = {
         "因为每个统计量依据的句子更少。在这个规模下它很小，只有百分之几个 nat，远小于前面那些失效。"
     ),
     "BatchNorm works on comparable data": "数据可比时 BatchNorm 有效",
-    "The control task: fixed-length sequences, no pads, every position alike, as pixels are in an image. "
-    "BatchNorm's gap to LayerNorm stays at zero, even at batch 2: pooling comparable values is fine.": (
-        "control 任务：定长序列、没有 pad、每个位置分布相同，就像图像中的像素。"
-        "即使 batch 为 2，BatchNorm 与 LayerNorm 的差距也保持为零：汇总可比的值没有问题。"
-    ),
     "Post-LN gradients at init": "初始化时 Post-LN 的梯度",
     "Look at the last chart, the gradients at step 0. Pre-norm gives every block a gradient of similar size; "
     "under Post-norm blocks 1-5 get about a tenth of what the embeddings and the head get: the uneven start "
@@ -602,12 +542,6 @@ ZH: dict[str, str] = {
         "用滑动平均（部署时）的留出集 loss 减去用 batch 统计量（训练时）的。LayerNorm 位于 0：两种模式下它的计算完全相同。"
     ),
     "Held-out loss, both ways": "留出集 loss，两种方式",
-    "In a causal LM, batch statistics pool every position, later tokens included: with them BatchNorm partly sees "
-    "the future, so its batch-stats loss (dotted) can be optimistically low while its eval-mode loss (dashed) is "
-    "worse.": (
-        "在因果语言模型中，batch 统计量汇总了所有位置，包括后面的 token：借助它们 BatchNorm 部分地看到了未来，"
-        "所以它的 batch 统计量 loss（点线）可能偏乐观地低，而 eval 模式 loss（虚线）更差。"
-    ),
     "Add a BatchNorm variant to see the distance between batch and running statistics.": (
         "加入一种 BatchNorm 变体，才能看到 batch 统计量与 running 统计量之间的距离。"
     ),
@@ -638,7 +572,6 @@ ZH: dict[str, str] = {
     "The profile uses a deeper model than the training run.": "剖面使用比训练运行更深的模型。",
     "gradients at initialization, Pre and Post…": "初始化时的梯度，Pre 与 Post…",
     "writing: every model continues the same prompts…": "生成：每个模型续写同样的开头…",
-    "probing: which positions each output depends on, both ways…": "探测：每个输出依赖哪些位置，两种统计量各测一次…",
     "Global gradient norm before clipping (the run clips at 1). Compare the level and the spikes across norms.": (
         "裁剪前的全局梯度范数（训练时裁剪阈值为 1）。比较各 norm 的水平和尖峰。"
     ),
@@ -669,29 +602,10 @@ ZH: dict[str, str] = {
         "每个模型在 eval 模式下（即部署时的样子）续写同样的留出集句子开头，以温度 {temperature} 采样，并使用同一组随机数："
         "两行不同之处，就是模型不同之处。⏎：模型结束了句子；…：写到了最后一个位置。"
     ),
-    "Each cell: how much the prediction at position i (row) moves when the token at position j (column) of the same "
-    "sentence is changed. Above the diagonal, a later token changes an earlier prediction: the model reads the "
-    "future. Causal attention forbids it; BatchNorm's batch statistics let it in, and with running statistics it is "
-    "gone.": (
-        "每个格子：把同一句子第 j 个位置（列）的 token 换掉后，第 i 个位置（行）的预测变化多少。对角线以上，"
-        "表示后面的 token 改变了前面的预测：模型读到了未来。因果 attention 不允许这样；BatchNorm 的 batch 统计量却把它放了进来，"
-        "而改用 running 统计量后它就消失了。"
-    ),
     "The comparability of the tasks is not stored: run python -m core.precompute.": (
         "各任务的可比性数据没有保存：请运行 python -m core.precompute。"
     ),
-    "Measured at every norm layer's input of each task's trained LayerNorm model, over held-out real tokens (bar; tick: "
-    "the same tokens shuffled among the sentences). Small for every task: the tokens of one sentence are not more alike "
-    "than chance. What BatchNorm pools badly in text is not sentences but pads, a few sentences per batch, and later "
-    "positions (see Train vs inference).": (
-        "在每个任务训练好的 LayerNorm 模型中，于每个 norm 层的输入处、在留出集的真实 token 上测得（柱；短线：把同样的 token "
-        "在句子之间随机打乱后的值）。每个任务都很小：同一句子里的 token 并不比随机分组更相似。BatchNorm 在文本上汇总得不好的，"
-        "不是句子之间的差异，而是 pad、每个 batch 里寥寥几个句子，以及后面的位置（见“训练 vs 推理”）。"
-    ),
     # ---------------------------------------------------------------- chart titles, axes and legends (core/charts.py)
-    "How alike are the values BatchNorm pools?": "BatchNorm 汇总的值有多相似？",
-    "share of each channel's variance between sentences (%)": "每个通道的方差中句子之间的占比（%）",
-    "between sentences (%)": "句子之间（%）",
     "by chance (%)": "随机打乱时（%）",
     "Which inputs each output depends on": "每个输出依赖哪些输入",
     "batch statistics (as in training)": "batch 统计量（训练时）",
@@ -740,6 +654,68 @@ ZH: dict[str, str] = {
     "value": "数值",
     "step": "步",
     "role": "角色",
+    "(a) one of its own later tokens": "(a) 它自己后面的一个 token",
+    "(b) one token of another sentence": "(b) 另一个句子的一个 token",
+    "(c) its length (cut shorter)": "(c) 它的长度（截短）",
+    "(d) the batch around it": "(d) 它所在的 batch",
+    "Backward: the same placements, each a training-mode forward and backward of that sentence's own loss; the relative spread of the parameter gradient (log axis). Batch Renormalization's backward goes through the batch mean and variance and PowerNorm's approximated backward through the batch's quadratic mean, so both still learn from a sentence differently with different companions; LayerNorm and GroupNorm do not.": "反向：同样的放置方式，每次以训练模式对该句子自身的 loss 做一次前向和反向；参数梯度的相对离散度（对数轴）。Batch Renormalization 的反向经过 batch 的均值和方差，PowerNorm 的近似反向经过 batch 的二次均值，所以同一个句子和不同的同伴在一起时，两者从中学到的仍然不同；LayerNorm 和 GroupNorm 不会。",
+    "Batch Renormalization: the share of its channel-steps over training whose r or d was at its bound (per step: the metric renorm_clipped). Its first 50 steps are plain BatchNorm (every channel clipped); a clipped channel normalises with the batch's statistics.": "Batch Renormalization：训练过程中 r 或 d 落在边界上的 通道×步 所占比例（逐步指标：renorm_clipped）。前 50 步就是普通 BatchNorm（每个通道都被裁剪）；被裁剪的通道用 batch 的统计量归一化。",
+    "Batch statistics carry what the batch holds: the other sentences, every sentence's length and its later tokens (see What moves a sentence's predictions below). With them BatchNorm's batch-stats loss (dotted) can be optimistically low while its eval-mode loss (dashed) is worse.": "batch 统计量携带了 batch 里的东西：其他句子、每个句子的长度以及它后面的 token（见下方“是什么改变了一个句子的预测”）。用它们时，BatchNorm 的 batch 统计量 loss（点线）可能乐观地偏低，而 eval 模式的 loss（虚线）更差。",
+    "Each cell: the KL divergence of the prediction at position i (row) when the token at position j (column) of the same sentence is changed, on the longest held-out sentences. Above the diagonal, a later token changes an earlier prediction: channel (a) above, position by position. Causal attention forbids it; BatchNorm's batch statistics let it in, and with running statistics it is gone.": "每个格子：改变同一句子第 j 个位置（列）的 token 时，第 i 个位置（行）预测分布的 KL 散度，取最长的留出句子。对角线上方表示后面的 token 改变了前面的预测：即上图的通道 (a)，逐位置展开。因果注意力禁止这样；BatchNorm 的 batch 统计量把它放了进来，用滑动统计量时它就消失了。",
+    "Each position's values of one channel at the norm's input over the held-out real tokens of the trained LayerNorm model (dot and bar: mean ± sd), against the one mean and σ of all of them pooled (dashed line and band), which a BatchNorm over these tokens would normalise every position with. On the Tang poems the positions sit in ranges of their own; on the control task they overlap.": "训练好的 LayerNorm 模型在 norm 输入处某一个通道的值，按位置统计留出集的真实 token（点和竖线：均值 ± 标准差），对比把它们全部汇总后的一个均值和 σ（虚线和色带）——对这些 token 做 BatchNorm 时，每个位置都用这一对数归一化。在唐诗上，各位置落在各自的区间；在对照任务上，它们互相重叠。",
+    "Forward: one held-out sentence placed in 8 random batches after training, normalised as in training: the largest difference of its logits (log axis; exact zeros drawn at 1e-8). BatchNorm depends on the batch; per-token norms and a warm PowerNorm do not, nor does Batch Renormalization where none of its corrections is clipped (its training forward then equals its inference forward).": "前向：训练后把一个留出句子放进 8 个随机 batch，按训练时的方式归一化：它的 logits 的最大差异（对数轴；恰好为 0 的画在 1e-8）。BatchNorm 依赖 batch；逐 token 的 norm 和预热后的 PowerNorm 不依赖，Batch Renormalization 在没有任何修正被裁剪时也不依赖（此时它训练时的前向等于推理时的前向）。",
+    "Held-out loss by the statistics a BatchNorm is served": "BatchNorm 部署时用哪种统计量：留出 loss",
+    "How alike are the values one channel of BatchNorm pools?": "BatchNorm 的一个通道汇总的值有多相似？",
+    "KL (nats)": "KL 散度（nats）",
+    "KL(before ‖ after) per position (nats, log axis)": "每个位置的 KL(改变前 ‖ 改变后)（nats，对数轴）",
+    "Measured at every norm layer's input of each task's trained LayerNorm model, over held-out real tokens (bar: the share of a channel's variance between the groups, mean over layers; tick: the same values shuffled among the groups). Grouped by position, the share is {poems:.0f}× chance on the Tang poems ({poems_pct:.0f}% of the variance), {synthetic:.0f}× on the synthetic text and {control:.0f}× on the control task ({control_pct:.0f}%), where BatchNorm matches LayerNorm. On text one channel lives in different ranges at different positions, and BatchNorm pools them all. Sentences come out near or below chance because every sentence holds all the positions; token identity is far above chance on the control task too, so it does not set the tasks apart.": "在每个任务训练好的 LayerNorm 模型的每个 norm 层输入处，对留出集的真实 token 测量（条：一个通道的方差中组间部分的占比，按层平均；刻度：把同样的值在组间随机打乱后的占比）。按位置分组时，这一占比在唐诗上是随机水平的 {poems:.0f} 倍（占方差的 {poems_pct:.0f}%），在合成文本上是 {synthetic:.0f} 倍，在对照任务上是 {control:.0f} 倍（{control_pct:.0f}%）——对照任务正是 BatchNorm 与 LayerNorm 持平的任务。在文本上，同一个通道在不同位置落在不同的区间，而 BatchNorm 把它们全部汇总。按句子分组接近或低于随机水平，因为每个句子都包含所有位置；按 token 身份分组在对照任务上也远高于随机水平，所以它不是区分这些任务的因素。",
+    "Pick at least one task.": "请至少选择一个任务。",
+    "The KL divergence of a held-out sentence's next-token distributions when one thing changes: (a) one of its own later tokens, (b) one token of another sentence in its batch, (c) its length (cut shorter, the rest pads), (d) the batch around it. Causal attention keeps (a) and (c) at 0 for a per-token norm, and running statistics keep (a) to (c) at 0 for every norm. {leaks}": "改变一样东西时，一个留出句子的下一个 token 分布的 KL 散度：(a) 它自己后面的一个 token，(b) 同一 batch 中另一个句子的一个 token，(c) 它的长度（截短，其余变成 pad），(d) 它所在的 batch。对逐 token 的 norm，因果注意力使 (a) 和 (c) 为 0；对每种 norm，滑动统计量都使 (a) 到 (c) 为 0。{leaks}",
+    "The held-out loss of each norm with running statistics, batch statistics, statistics re-estimated after training over 300 training batches (precise BN: as batched in the run, or random), and one set re-estimated per padded length; dashed line: LayerNorm. Where per-length statistics recover the batch-statistics loss and no single estimate does, the statistics carry the sentence's length and the model learned to read it: that is the leak, not a fix, since a model writing a sentence does not know its length in advance.": "每种 norm 的留出 loss：用滑动统计量、batch 统计量、训练后在 300 个训练 batch 上重新估计的统计量（precise BN：按本次运行的分 batch 方式，或随机分 batch），以及按 pad 后长度分别重新估计的统计量；虚线：LayerNorm。如果按长度的统计量能恢复 batch 统计量的 loss，而任何单一估计都做不到，那就说明统计量携带了句子的长度，模型学会了读取它：这是泄漏本身，不是修复，因为写句子的模型事先并不知道句子的长度。",
+    "The same sentence's gradient across 8 batches": "同一个句子在 8 个 batch 中的梯度",
+    "What moves a sentence's predictions": "是什么改变了一个句子的预测",
+    "What one channel of BatchNorm pools": "BatchNorm 的一个通道汇总了什么",
+    "What one channel of BatchNorm pools, position by position": "BatchNorm 的一个通道汇总了什么（逐位置）",
+    "all positions pooled: BN's one mean ± σ": "所有位置汇总：BN 的同一个均值 ± σ",
+    "between the groups (%)": "组间（%）",
+    "channel-steps clipped": "被裁剪的 通道×步",
+    "each position: mean ± sd": "每个位置：均值 ± 标准差",
+    "end of sentence": "句末",
+    "every other target": "其他所有目标",
+    "every target": "所有目标",
+    "grouped by": "分组方式",
+    "largest change": "最大变化",
+    "mean": "均值",
+    "mean change": "平均变化",
+    "measure": "度量",
+    "pad or real (naive BN's pool)": "pad 还是真实 token（朴素 BN 的汇总范围）",
+    "position, BOS left out": "位置（去掉 BOS）",
+    "probing: what moves each prediction, both ways…": "探测：是什么改变了每个预测，两种统计量各测一次…",
+    "re-estimated after training, batches as in the run": "训练后重新估计，按本次运行的分 batch 方式",
+    "re-estimated after training, random batches": "训练后重新估计，随机分 batch",
+    "re-estimated per padded length (knows the length)": "按 pad 后长度分别重新估计（知道长度）",
+    "relative spread of the gradient across batches": "梯度在各 batch 间的相对离散度",
+    "scoring: the held-out loss with four kinds of statistics…": "评分：用四种统计量计算留出 loss…",
+    "sd": "标准差",
+    "sentence": "句子",
+    "targets": "目标",
+    "targets scored": "计分的目标数",
+    "tasks": "任务",
+    "times chance": "随机水平的倍数",
+    "token identity": "token 身份",
+    "tokens": "token 数",
+    "% between groups": "组间占比（%）",
+    "what changed": "改变了什么",
+    "{norm}, largest KL: {parts}.": "{norm}，最大 KL：{parts}。",
+    "A norm layer subtracts a mean and divides by a standard deviation. The whole question is\n**which values share that mean and variance**. Take the activations of a batch as a\nB × T × C block: B sequences, T positions (short sentences padded to the longest), C channels.\n\n* **BatchNorm** pools **one channel** over **every sequence and every position** of the batch, pads included.\n* **Masked BatchNorm** does the same over the **real tokens only**.\n* **LayerNorm** pools **all channels of one token**, and nothing else.\n\nThe principle: *only comparable values should share statistics.* In images, one channel at\nevery pixel of every image measures the same kind of thing, and BatchNorm works. In padded\ntext, one channel lives in different ranges at different positions of a sentence (measured below), pads\nare not tokens, and a batch of a few sentences is a noisy sample of them. So BatchNorm's statistics\ndepend on which positions, and so which lengths, a batch holds, and a model trained with them learns\nto read its batch. LayerNorm sidesteps all of it.": "归一化层减去一个均值、除以一个标准差。关键问题只有一个：**哪些值共享这个均值和方差**。把一个 batch 的激活看作 B × T × C 的立方块：B 个序列，T 个位置（短句补 pad 到最长的句子），C 个通道。\n\n* **BatchNorm** 对**一个通道**，汇总 batch 中**每个序列的每个位置**，包括 pad。\n* **Masked BatchNorm** 做同样的事，但**只汇总真实 token**。\n* **LayerNorm** 汇总**一个 token 的全部通道**，别的都不管。\n\n原则：*只有可比的值才应该共享统计量。* 在图像中，同一通道在每张图的每个像素上度量的是同一类东西，所以 BatchNorm 有效。在补了 pad 的文本中，同一通道在句子的不同位置落在不同的区间（见下方的测量），pad 也不是 token，而几个句子组成的 batch 只是它们的一个嘈杂样本。所以 BatchNorm 的统计量取决于 batch 里有哪些位置、也就是哪些长度，用它训练的模型学会了读取自己所在的 batch。LayerNorm 避开了这一切。",
+    "Batch statistics in training, running averages at inference: the gap, what leaks into a sentence's predictions, and which statistics could be deployed.": "训练时用 batch 统计量，推理时用滑动平均（running statistics）：两者的差距，什么泄漏进了一个句子的预测，以及部署时能用哪种统计量。",
+    "BatchNorm reads the batch": "BatchNorm 读取了所在的 batch",
+    "Bucketed batches: a sentence's predictions move most when its length or another sentence changes, far more than when its own later tokens do (the leak chart). Deployed, BatchNorm's loss jumps from 1.07 to 4.65 on every target; one set of statistics per padded length gets 1.09: the statistics carry the length.": "按长度分桶的 batch：一个句子的预测在它的长度或另一个句子改变时变化最大，远大于它自己后面的 token 改变时（见泄漏图）。部署时 BatchNorm 的 loss 在每类目标上都从 1.07 跳到 4.65；按 pad 后长度各用一套统计量则得到 1.09：统计量携带了长度。",
+    "In the decoder (left), PowerNorm and GroupNorm match LayerNorm and, once warm, no fix's forward depends on the batch; PowerNorm's and Batch Renormalization's gradients still do (the gradient chart). In the encoder (right), the papers' setting, BatchNorm is no worse than LayerNorm at this scale.": "在解码器中（左），PowerNorm 和 GroupNorm 与 LayerNorm 不相上下，预热之后没有一种修补方案的前向依赖 batch；但 PowerNorm 和 Batch Renormalization 的梯度仍然依赖（见梯度图）。在编码器中（右），也就是论文的设置，这个规模下 BatchNorm 并不比 LayerNorm 差。",
+    "Shakespeare's lines, two to a batch. Under BatchNorm one held-out line gets other predictions in every batch it is put in, and its length, its neighbour and its later characters all move its predictions; under LayerNorm none does.": "莎士比亚的诗行，每个 batch 两行。在 BatchNorm 下，同一行留出集诗句放进不同的 batch 就得到不同的预测，它的长度、它的邻居和它后面的字符都会改变它的预测；在 LayerNorm 下都不会。",
+    "The control task: fixed lengths, no pads, positions nearly alike (2% of a channel's variance lies between positions, 84% on the Tang poems). BatchNorm's gap to LayerNorm stays at zero, even at batch 2: pooling comparable values is fine.": "control 任务：定长、没有 pad、各位置几乎相同（一个通道的方差只有 2% 在位置之间，唐诗上是 84%）。即使 batch 为 2，BatchNorm 与 LayerNorm 的差距也保持为零：汇总可比的值没有问题。",
+    "The story in eight one-click scenarios: first the large failures (BatchNorm reading its batch and collapsing when deployed, a sentence depending on its batch), then pads, the papers' fixes, small batches, the control task, and Post-norm.": "八个一键场景讲完整个故事：先看大的失效（BatchNorm 读取所在的 batch、部署时崩溃，句子随所在 batch 而变），再看 pad、论文中的修补方案、小 batch、control 任务，以及 Post-norm。",
+    "channel value at the norm's input": "norm 输入处的通道取值",
 }
 
 # The names of the norms and the tasks, from their records (core/norm_specs.py, core/tasks.py): a new

@@ -57,17 +57,20 @@ PAGES = [
         "\n"
         "The principle: *only comparable values should share statistics.* In images, one channel at\n"
         "every pixel of every image measures the same kind of thing, and BatchNorm works. In padded\n"
-        "text, one channel at a sentence start, a frequent word, a rare word and a pad are not alike;\n"
-        "and a batch of a few sentences is a noisy sample of them. LayerNorm sidesteps both.",
+        "text, one channel lives in different ranges at different positions of a sentence (measured below), pads\n"
+        "are not tokens, and a batch of a few sentences is a noisy sample of them. So BatchNorm's statistics\n"
+        "depend on which positions, and so which lengths, a batch holds, and a model trained with them learns\n"
+        "to read its batch. LayerNorm sidesteps all of it.",
         heading="BatchNorm vs LayerNorm in Transformers",
-        charts=2,
+        charts=3,
     ),
     PageInfo(
         "app_pages/tour.py",
         "Guided tour",
         ":material/map:",
-        "The story in eight one-click scenarios: first the large failures (BatchNorm reading the future, a sentence "
-        "depending on its batch), then pads, the papers' fixes, small batches, the control task, and Post-norm.",
+        "The story in eight one-click scenarios: first the large failures (BatchNorm reading its batch and "
+        "collapsing when deployed, a sentence depending on its batch), then pads, the papers' fixes, small "
+        "batches, the control task, and Post-norm.",
         "Eight scenarios that tell the story in order. Each opens its page with the settings filled in and its "
         "results shown at once (precomputed, and labelled so; Re-run live trains them in front of you). "
         "For a projector, switch on the presenter view in the sidebar, or add ?present=1 to the link.",
@@ -115,10 +118,11 @@ PAGES = [
         "app_pages/train_vs_inference.py",
         "Train vs inference",
         ":material/compare_arrows:",
-        "Batch statistics in training, running averages at inference: the gap, and one sentence changing with its batch.",
+        "Batch statistics in training, running averages at inference: the gap, what leaks into a sentence's "
+        "predictions, and which statistics could be deployed.",
         "BatchNorm trains with the statistics of the current batch and serves with running averages. "
         "LayerNorm computes the same thing in both modes.",
-        charts=5,
+        charts=7,
     ),
     PageInfo(
         "app_pages/fixes.py",
@@ -131,7 +135,7 @@ PAGES = [
         "toward the running ones, GroupNorm (Wu & He 2018) normalises each token over groups of channels. Trained "
         "side by side with LayerNorm and BatchNorm, causal (a decoder) and bidirectional (an encoder, where the "
         "papers studied BatchNorm).",
-        charts=3,
+        charts=4,
     ),
     PageInfo(
         "app_pages/gradients.py",
