@@ -71,7 +71,10 @@ def batching_rows(seeds: list[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
 
 def fixes_rows(seeds: list[int]) -> pd.DataFrame:
     return pd.concat(
-        [train_paired(RunConfig(norms=FIXES, batch_size=2, seed=s)).summary.assign(seed=s) for s in seeds],
+        [
+            train_paired(RunConfig(norms=FIXES, batch_size=2, seed=s), gradient_probe=True).summary.assign(seed=s)
+            for s in seeds
+        ],
         ignore_index=True,
     )
 

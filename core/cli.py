@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         _after_training(a, cfgs[0])
         return 0
     else:
-        results = [train_paired(cfgs[0])]
+        results = [train_paired(cfgs[0], gradient_probe=True)]
     _report(results, a)
     return 0
 

@@ -231,18 +231,21 @@ def channel_summary(channels: pd.DataFrame) -> pd.DataFrame:
 def grad_batch_dependence(model, cfg: RunConfig, placements: int = PLACEMENTS) -> float:
     """Relative spread of the parameter gradient of held-out sentence 0's own loss across
     ``placements`` random batches of held-out sentences (the placements of the forward probe,
-    core.metrics.probe_logits), each a training-mode forward and backward on a throwaway copy
-    (the norm's own backward: PowerNorm's approximated one included). LayerNorm: float noise."""
+    core.metrics.probe_logits), each a training-mode forward and backward with the norm's own
+    backward (PowerNorm's approximated one included), on one throwaway copy of the model whose
+    buffers (running statistics, counters) are put back before each placement. LayerNorm: float noise."""
     data = eval_set(cfg)
     gen = torch.Generator().manual_seed(cfg.seed + 101)
+    m = copy.deepcopy(model)
+    m.train()
+    params = [p for p in m.parameters() if p.requires_grad]
+    buffers = {name: b.clone() for name, b in m.named_buffers()}  # by name: masked BN replaces its tensors
     grads = []
     for _ in range(placements):
         others = 1 + torch.randperm(len(data.lengths) - 1, generator=gen)[: cfg.batch_size - 1]
         b = data.select(torch.cat([torch.zeros(1, dtype=torch.long), others]))
-        m = copy.deepcopy(model)
-        m.train()
+        m.load_state_dict(buffers, strict=False)
         loss = loss_fn(m(b.tokens, b.valid)[:1], b.targets[:1])
-        params = [p for p in m.parameters() if p.requires_grad]
         grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)]).double())
     g = torch.stack(grads)  # (K, P)
     mean = g.mean(0)

@@ -44,7 +44,8 @@ HISTORY_COLUMNS = ["norm", "step", "tokens", "metric", "layer", "value"]
 RUN_COLUMNS = ["config_id", "task", "seed", "batch_size", "lengths", "batching", "placement"]
 # A run's summary, one row per model. batch_dependence: the forward probe (max |delta logit| of one
 # sentence across 8 batches); grad_batch_dependence: the same placements, the relative spread of
-# its loss's parameter gradient in training mode (core.leak); clipped_share: mean renorm_clipped.
+# its loss's parameter gradient in training mode (core.leak; measured by the CLI and the sweeps, NaN in a
+# paired page's run, which does not show it); clipped_share: mean renorm_clipped.
 SUMMARY_COLUMNS = [
     "norm", "batch_size", "seed", "steps", "final_train_loss", "final_eval_loss",
     "final_eval_loss_batch_stats", "batch_dependence", "grad_batch_dependence", "clipped_share",

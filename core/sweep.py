@@ -64,7 +64,7 @@ def run_cell(
     memory of the process that parsed it, travels with its cell to a Ray worker."""
     if corpus is not None:
         register_corpus(corpus)
-    res = train_paired(cfg, should_stop=should_stop, workers=1, score_at_start=False)
+    res = train_paired(cfg, should_stop=should_stop, workers=1, score_at_start=False, gradient_probe=True)
     return replace(res, models={}, extra=after(res) if after else {})
 
 

@@ -102,7 +102,10 @@ def test_a_width_a_norm_cannot_split_is_refused_by_name():
 def fixes_run():
     """80 steps at batch 2: PowerNorm is past its 50-step warm-up, Batch Renormalization is
     relaxing its clipping (r_max and d_max grow from 1 and 0 between updates 50 and 150)."""
-    return train_paired(RunConfig(norms=("ln", "bn", "powernorm", "batchrenorm", "groupnorm"), batch_size=2, steps=80))
+    return train_paired(
+        RunConfig(norms=("ln", "bn", "powernorm", "batchrenorm", "groupnorm"), batch_size=2, steps=80),
+        gradient_probe=True,
+    )
 
 
 def test_after_training_the_fixes_show_the_batch_dependence_that_defines_them(fixes_run):

@@ -28,6 +28,7 @@ from core.leak import (
 from core.metrics import batch_stats_mode, loss_fn
 from core.model import build_models
 from core.tasks import N_SPECIAL
+from core.train import train_paired
 
 
 def test_kl_is_the_divergence_of_the_softmax_distributions():
@@ -205,3 +206,11 @@ def test_gradient_dependence_is_the_spread_of_the_sentences_own_gradient():
     before = {k: v.clone() for k, v in models["bn"].state_dict().items()}
     grad_batch_dependence(models["bn"], cfg)
     assert all(before[k].equal(v) for k, v in models["bn"].state_dict().items()), "the model is left as it was"
+
+
+def test_the_gradient_probe_runs_only_where_it_is_reported():
+    """A paired page's run skips it (its column is NaN: not measured); the CLI and sweeps measure it."""
+    cfg = RunConfig(batch_size=2, steps=2, n_layers=1)
+    assert train_paired(cfg).summary["grad_batch_dependence"].isna().all()
+    measured = train_paired(cfg, gradient_probe=True).summary.set_index("norm")["grad_batch_dependence"]
+    assert measured["ln"] < 1e-6 < 1e-3 < measured["bn"]
