@@ -148,7 +148,7 @@ def step_curves(
         legend=alt.Legend(
             orient="bottom",
             direction="vertical",
-            labelLimit=320,
+            labelLimit=150,  # beside the norms' legend in half a page's width
             symbolType="stroke",  # show the dash pattern itself (symbolOpacity would hide it)
             symbolStrokeColor="#333",
             symbolStrokeWidth=2,
@@ -394,7 +394,7 @@ NO_DEPENDENCE = 1e-8  # batch dependence is drawn on a log axis: smaller values 
 
 DEPENDENCE_TITLES = {
     "batch_dependence": "max |Δ logit| across batches",
-    "grad_batch_dependence": "relative spread of the gradient across batches",
+    "grad_batch_dependence": "gradient's relative spread",
 }
 
 
@@ -417,7 +417,7 @@ def dependence_chart(
         .mark_point(filled=True, size=70, opacity=0.8)
         .encode(
             x=alt.X("dependence:Q", title=x_title, scale=alt.Scale(type="log")),
-            y=alt.Y("label:N", title=None, sort=_label_order(data), axis=alt.Axis(labelLimit=260)),
+            y=alt.Y("label:N", title=None, sort=_label_order(data), axis=alt.Axis(labelLimit=200)),
             color=norm_color(data["norm"].unique(), legend=False),
             tooltip=[
                 alt.Tooltip("label:N", title="norm"),
@@ -426,7 +426,7 @@ def dependence_chart(
                 alt.Tooltip(f"{y}:Q", title=x_title, format=".3g"),
             ],
         )
-        .properties(width=300, height=28 * data["norm"].nunique())
+        .properties(width=220, height=28 * data["norm"].nunique())
     )
     return alt.layer(chart, data=data).facet(
         column=alt.Column("attention:N", title=None, sort=order, header=alt.Header(labelFontSize=12)), title=title
@@ -693,7 +693,7 @@ GROUPING_LABELS = {
     "position_no_bos": "position, BOS left out",
     "sentence": "sentence",
     "token": "token identity",
-    "pad": "pad or real (naive BN's pool)",
+    "pad": "pad or real token",
 }
 
 
@@ -723,7 +723,7 @@ def comparability_chart(table: pd.DataFrame, task_names: Mapping[str, str]) -> a
         alt.layer(bars, ticks, data=means)
         .properties(width=130, height=26 * len(order))
         .facet(
-            column=alt.Column("series:N", title=None, sort=panels, header=alt.Header(labelFontSize=12, labelLimit=160)),
+            column=alt.Column("series:N", title=None, sort=panels, header=alt.Header(labelFontSize=11, labelLimit=120)),
             title="How alike are the values one channel of BatchNorm pools?",
         )
     )
@@ -808,8 +808,8 @@ def leak_chart(summary: pd.DataFrame) -> alt.FacetChart:
         alt.Chart()
         .mark_point(size=70, filled=True, opacity=0.85)
         .encode(
-            x=alt.X("shown:Q", title="KL(before ‖ after) per position (nats, log axis)", scale=alt.Scale(type="log")),
-            y=alt.Y("series:N", title=None, sort=rows, axis=alt.Axis(labelLimit=260)),
+            x=alt.X("shown:Q", title="KL per position (nats, log axis)", scale=alt.Scale(type="log")),
+            y=alt.Y("series:N", title=None, sort=rows, axis=alt.Axis(labelLimit=200)),
             yOffset=alt.YOffset("label:N", sort=_label_order(data)),
             color=norm_color(data["norm"].unique()),
             shape=alt.Shape(
@@ -822,7 +822,7 @@ def leak_chart(summary: pd.DataFrame) -> alt.FacetChart:
                 alt.Tooltip("kl:Q", title="KL (nats)", format=".3g"),
             ],
         )  # fmt: skip
-        .properties(width=320, height=(14 * data["norm"].nunique() + 10) * len(rows))
+        .properties(width=230, height=(14 * data["norm"].nunique() + 10) * len(rows))
     )
     return alt.layer(chart, data=data).facet(
         column=alt.Column("mode_label:N", title=None, sort=list(MODE_LABELS.values()),
@@ -876,13 +876,13 @@ def deploy_chart(frame: pd.DataFrame) -> alt.FacetChart:
     panels = [TARGET_LABELS[k] for k in TARGET_LABELS if k in set(frame["target"])]
     return (
         alt.layer(points, rule, data=data)
-        .properties(width=360, height=24 * len(kinds))
+        .properties(width=280, height=24 * len(kinds))
         .facet(
             row=alt.Row(
                 "batching:N",
                 title=None,
                 sort=panels,
-                header=alt.Header(labelAngle=0, labelAlign="left", labelFontSize=12, labelLimit=140),
+                header=alt.Header(labelAngle=0, labelAlign="left", labelFontSize=12, labelLimit=110),
             ),
             title="Held-out loss by the statistics a BatchNorm is served",
         )

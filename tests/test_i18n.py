@@ -64,7 +64,9 @@ def shown_texts() -> set[str]:
     texts.update(p.blurb for p in nav.PAGES)
     texts.update(p.intro for p in nav.PAGES)
     texts.update(p.heading for p in nav.PAGES if p.heading)
-    texts.update([experiments.WRITING, experiments.PROBING, experiments.PROFILING, experiments.DEPLOYING])  # the progress line after training
+    texts.update(
+        [experiments.WRITING, experiments.PROBING, experiments.PROFILING, experiments.DEPLOYING]
+    )  # the progress line after training
     texts.update(task.names["en"] for task in TASKS.values())
     texts.update(task.about["en"] for task in TASKS.values())
     texts.update(chart_texts())
