@@ -1,4 +1,4 @@
-"""Can BatchNorm be saved? The papers' fixes measured: the README's "The papers' fixes" table.
+"""Can BatchNorm be saved? The papers' fixes measured: docs/findings.md, "Can BatchNorm be saved?".
 
     python -m benchmarks.fixes                                # text and shakespeare, about 10 minutes on 2 cores
     python -m benchmarks.fixes --tasks text --seeds 0 --json artifacts/fixes.json

@@ -1,4 +1,4 @@
-"""What BatchNorm does on real text: the measurements behind the README's "Real text" section.
+"""What BatchNorm does on real text: the measurements behind docs/findings.md, "Real text".
 
     python -m benchmarks.real_text                      # both corpora, every table (about 5 minutes on 2 cores)
     python -m benchmarks.real_text --tasks tangshi --only gaps --seeds 0,1

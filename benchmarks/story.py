@@ -1,4 +1,4 @@
-"""The measurements behind the README's story, with seeds: what BatchNorm pools and what it leaks.
+"""The measurements behind the story in docs/findings.md, with seeds: what BatchNorm pools and what it leaks.
 
     python -m benchmarks.story                     # seeds 0, 1, 2: about 4 minutes on 2 cores
     python -m benchmarks.story --seeds 0 --json artifacts/story.json

@@ -14,7 +14,7 @@ Two grids, each run in a fresh Python process of each checkout, baseline and thi
 Every run also reports its CPU time (``cpu``: user and system, all threads) and ``cores`` = cpu /
 wall: how many of the machine's cores it kept busy.
 
-* ``gn``: the README's Group Norm sweep, ``python -m core sweep --norms ln,bn,masked_bn
+* ``gn``: docs/findings.md's Group Norm sweep, ``python -m core sweep --norms ln,bn,masked_bn
   --batch-sizes 2,4,8,16,32 --seeds 0,1,2`` (15 paired runs of 300 steps), whole command.
 
 Each checkout must have its own code importable from its root (a ``git worktree``). Run it on a

@@ -4,7 +4,7 @@ Each scenario is a page, the config its form should hold, the page's other setti
 lines saying what to look at. The tour leads with the failures that are large at this scale (BatchNorm
 reading its batch, the lengths and neighbours of its sentences above all, and collapsing when deployed;
 a sentence depending on its batch, on real text), then pads, then the small loss penalty of small batches, the control task where BatchNorm is
-fine, and Post-norm's gradients. Each uses the task and settings where the README's measurements
+fine, and Post-norm's gradients. Each uses the task and settings where the measurements (docs/findings.md)
 show its effect most clearly. ``python -m core.precompute`` stores each scenario's
 results (``data/precomputed/``), so a workshop on a slow machine shows them at once.
 """

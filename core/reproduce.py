@@ -5,7 +5,7 @@
 * **Another processor: equal within float noise.** PyTorch picks its CPU kernels per instruction
   set (AVX-512, AVX2, or the portable ``ATEN_CPU_CAPABILITY=default``), and their sums round
   differently. Measured on the guided tour's scenarios across those three kernel sets (the
-  README's "Reproducibility" section has the table):
+  table is in docs/reproducibility.md):
 
   - training itself barely moves: train losses, gradient norms and held-out losses with batch
     statistics agree to 4e-5 (relative) at every one of 300 steps;

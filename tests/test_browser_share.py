@@ -240,7 +240,7 @@ def test_each_scenario_from_a_click_to_its_precomputed_charts(server, page):
     (ARTIFACTS / "precomputed_timings_browser.json").write_text(json.dumps(out, indent=2) + "\n")
     print("\nscenario click to first chart, precomputed (browser):", out)
     # Stored results, not a live run (20-100 s here): the label above says so; the bound only catches a
-    # regression on a machine other jobs may load heavily. The README reports the numbers measured.
+    # regression on a machine other jobs may load heavily. docs/sharing.md reports the numbers measured.
     assert max(timings.values()) < 15.0, timings
 
 

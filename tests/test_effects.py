@@ -1,7 +1,7 @@
-"""The science, on a small budget (one seed; the README has the 3-seed numbers and commands).
+"""The science, on a small budget (one seed; docs/findings.md has the 3-seed numbers and commands).
 
 Each test trains real models and checks an effect the dashboard shows. Thresholds sit well inside
-the measured effects (README, "What it shows") so that they hold for the seed used here, and fail
+the measured effects (docs/findings.md) so that they hold for the seed used here, and fail
 if the effect disappears.
 """
 

@@ -192,7 +192,7 @@ def test_each_scenario_shows_its_precomputed_charts_at_once():
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "precomputed_timings_apptest.json").write_text(json.dumps(timings, indent=2) + "\n")
     print("\nclick to charts, precomputed (AppTest, s):", timings)
-    assert max(timings.values()) < 5.0, timings  # a bound for a loaded machine; the README reports the numbers
+    assert max(timings.values()) < 5.0, timings  # a bound for a loaded machine; docs/sharing.md reports the numbers
 
 
 def test_next_goes_through_the_tour_in_order():

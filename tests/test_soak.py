@@ -1,6 +1,6 @@
 """The soak test, short form: three visitors, two rounds each, on a real ``streamlit run`` server
 whose bound on concurrent runs is 1 with a one-second queue, so visitors compete for it. The long
-form is a command in the README (``python -m benchmarks.soak --visitors 4 --minutes 3``)."""
+form is a command in docs/reliability.md (``python -m benchmarks.soak --visitors 4 --minutes 3``)."""
 
 from __future__ import annotations
 
