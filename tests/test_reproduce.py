@@ -126,3 +126,15 @@ def test_the_portable_kernels_keep_the_contract(tmp_path):
 def _round_trip(df: pd.DataFrame, path):
     precompute.write_frame(df, path)
     return path
+
+
+def test_eval_mode_figures_of_a_norm_with_running_statistics_get_their_own_tolerance():
+    """A leak figure read through a running mean may move 1% (measured 0.76% across kernels); the same
+    move of LayerNorm's, or of BatchNorm's with batch statistics, breaks the contract."""
+    rows = [(n, m, "length", 0, 0.5, 1.0, 10) for n in ("bn", "ln") for m in ("batch_stats", "eval")]
+    leak = pd.DataFrame(rows, columns=["norm", "mode", "channel", "sentence", "mean_kl", "max_kl", "pairs"])
+    for norm, mode, allowed in (("bn", "eval", True), ("ln", "eval", False), ("bn", "batch_stats", False)):
+        moved = leak.copy()
+        at = (moved["norm"] == norm) & (moved["mode"] == mode)
+        moved.loc[at, "max_kl"] *= 1.01
+        assert (reproduce.differences({"leak": leak}, {"leak": moved}) == []) == allowed, (norm, mode)
