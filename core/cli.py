@@ -21,19 +21,29 @@ import importlib.util
 import json
 import sys
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from core.analysis import comparability
-from core.config import ATTENTIONS, LENGTHS, LIMITS, NORMS, TASKS, RunConfig, fmt_number, lengths_for
+# Only the pure config here: the arguments are parsed and checked before torch and pandas are
+# imported (about 2 s), so --help and a bad flag answer at once; the engine loads when it is needed.
+from core.config import (
+    ATTENTIONS,
+    EXECUTORS,
+    LENGTHS,
+    LIMITS,
+    MAX_SWEEP_RUNS,
+    NORMS,
+    TASKS,
+    RunConfig,
+    fmt_number,
+    lengths_for,
+    sweep_configs,
+)
 from core.config import ConfigError as ConfigError
-from core.deploy import deployment
-from core.experiments import trained
-from core.generate import generations
-from core.leak import channel_summary, leaks
-from core.metrics import with_config
-from core.sweep import EXECUTORS, MAX_SWEEP_RUNS, run_sweep, sweep_configs
-from core.train import RunResult, train_paired
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from core.train import RunResult
 
 DEFAULTS = RunConfig()
 FLAG_OF = {f.name: "--" + f.name.replace("_", "-") for f in fields(RunConfig)}
@@ -196,6 +206,10 @@ def _base_config(a: argparse.Namespace, sweep: bool) -> RunConfig:
 
 
 def _report(results: list[RunResult], a: argparse.Namespace, out=None):
+    import pandas as pd
+
+    from core.metrics import with_config
+
     out = out or sys.stdout  # looked up at call time, so redirections of sys.stdout are honoured
     if a.out:
         pd.concat([with_config(r.history, r.config) for r in results], ignore_index=True).to_csv(a.out, index=False)
@@ -252,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.exit(2, f"error: --executor: must be one of {', '.join(EXECUTORS)}, got {_one_line(a.executor)!r}\n")
         if a.executor == "ray" and importlib.util.find_spec("ray") is None:
             parser.exit(2, "error: --executor: ray is not installed (pip install -r requirements-dev.txt)\n")
+        from core.sweep import run_sweep
+
         run_sweep(cfgs, on_run=lambda p: results.append(p.result), executor=a.executor, address=a.address)
         results.sort(key=lambda r: cfgs.index(r.config))  # as the cells were listed, however they finished
     elif a.command in ("generate", "probe"):
@@ -261,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         _after_training(a, cfgs[0])
         return 0
     else:
+        from core.train import train_paired
+
         results = [train_paired(cfgs[0], gradient_probe=True)]
     _report(results, a)
     return 0
@@ -269,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
 def _after_training(a: argparse.Namespace, cfg: RunConfig, out=None):
     """``generate`` and ``probe``: train the paired run, then report the models' writing or the
     probe's figures (one JSON object {<what>: rows, "config"} with --json, else a table)."""
+    import pandas as pd
+
+    from core.experiments import trained
+    from core.metrics import with_config
+    from core.train import train_paired
+
     out = out or sys.stdout
     models = trained(train_paired(cfg))
     what = a.probe if a.command == "probe" else a.command
@@ -284,6 +308,13 @@ def _after_training(a: argparse.Namespace, cfg: RunConfig, out=None):
 
 def _probe(what: str, models: dict, cfg: RunConfig) -> tuple[pd.DataFrame, list[dict]]:
     """(the full frame for --out, the rows to print) of ``what``."""
+    import pandas as pd
+
+    from core.analysis import comparability
+    from core.deploy import deployment
+    from core.generate import generations
+    from core.leak import channel_summary, leaks
+
     if what == "generate":
         frame = generations(models, cfg)
         return frame, frame.to_dict("records")

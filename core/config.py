@@ -9,8 +9,10 @@ host for an unbounded amount of work.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
 from core import tasks
@@ -49,6 +51,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "seed": (0, 2**31 - 1),
     "diverge_grad_norm": (1.0, 1e12),
 }
+
+
+MAX_SWEEP_RUNS = 60  # paired runs in one sweep: a cap for shared hosts
+EXECUTORS = ("local", "ray")  # where a sweep's cells train: this machine, or Ray tasks (core.sweep)
 
 
 class ConfigError(ValueError):
@@ -192,3 +198,23 @@ def lengths_for(task: str, lengths: str = "uniform") -> str:
     own (control: fixed; real text: natural). An unknown task keeps ``lengths`` (RunConfig names it)."""
     allowed = tasks.TASKS[task].lengths if task in tasks.TASKS else (lengths,)
     return next(ln for ln in (lengths, RunConfig.lengths, *allowed) if ln in allowed)
+
+
+def sweep_configs(
+    base: RunConfig,
+    batch_sizes: Sequence[int] = (),
+    seeds: Sequence[int] = (),
+    lengths: Sequence[str] = (),
+    attentions: Sequence[str] = (),
+) -> list[RunConfig]:
+    """The grid, each cell a validated RunConfig; an empty axis keeps base's value."""
+    grid = itertools.product(
+        attentions or [base.attention],
+        lengths or [base.lengths],
+        batch_sizes or [base.batch_size],
+        seeds or [base.seed],
+    )
+    cfgs = [base.replace(attention=at, lengths=ln, batch_size=bs, seed=s) for at, ln, bs, s in grid]
+    if len(cfgs) > MAX_SWEEP_RUNS:
+        raise ConfigError("sweep", f"at most {MAX_SWEEP_RUNS} paired runs, got {len(cfgs)}")
+    return cfgs

@@ -3,7 +3,6 @@ gradient profile at initialization for Pre vs Post placement."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -13,13 +12,11 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 
-from core.config import ConfigError, RunConfig
+from core.config import EXECUTORS, MAX_SWEEP_RUNS, ConfigError, RunConfig, sweep_configs  # noqa: F401 (re-exported)
 from core.data import BatchStream, Corpus, register_corpus
 from core.metrics import GradNorms, loss_fn
 from core.model import build_models
 from core.train import RunResult, train_paired
-
-MAX_SWEEP_RUNS = 60  # paired runs in one sweep: a cap for shared hosts
 
 
 @dataclass
@@ -28,26 +25,6 @@ class SweepProgress:
     total: int
     result: RunResult  # the paired run just finished
     summary: pd.DataFrame  # all summary rows so far, in config order
-
-
-def sweep_configs(
-    base: RunConfig,
-    batch_sizes: Sequence[int] = (),
-    seeds: Sequence[int] = (),
-    lengths: Sequence[str] = (),
-    attentions: Sequence[str] = (),
-) -> list[RunConfig]:
-    """The grid, each cell a validated RunConfig; an empty axis keeps base's value."""
-    grid = itertools.product(
-        attentions or [base.attention],
-        lengths or [base.lengths],
-        batch_sizes or [base.batch_size],
-        seeds or [base.seed],
-    )
-    cfgs = [base.replace(attention=at, lengths=ln, batch_size=bs, seed=s) for at, ln, bs, s in grid]
-    if len(cfgs) > MAX_SWEEP_RUNS:
-        raise ConfigError("sweep", f"at most {MAX_SWEEP_RUNS} paired runs, got {len(cfgs)}")
-    return cfgs
 
 
 def run_cell(
@@ -69,7 +46,6 @@ def run_cell(
 
 
 After = Callable[[RunResult], dict]  # a top-level function (or a partial of one): Ray sends it to its workers
-EXECUTORS = ("local", "ray")
 
 
 def run_sweep(

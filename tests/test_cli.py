@@ -9,6 +9,7 @@ import pytest
 
 from core.cli import main
 from core.config import LIMITS, fmt_number
+from tests.helpers import ROOT
 
 FAST = ["--steps", "4", "--eval-every", "2"]
 
@@ -110,3 +111,18 @@ def test_control_task_gets_fixed_lengths_by_default(capsys):
     assert main(["compare", "--task", "control", "--json", *FAST]) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert runs[0]["config"]["lengths"] == "fixed" and runs[0]["pad_fraction"] == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["compare", "--steps", "-5"], ["sweep", "--batch-sizes", "2,4", "--seeds", "0", "--executor", "x"]],
+)
+def test_help_and_bad_flags_answer_before_the_engine_is_imported(argv):
+    """The arguments are parsed and checked first: torch and pandas (about 2 s) are not imported."""
+    code = (
+        "import sys\nfrom core.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+        "    print('exit', e.code)\nprint('torch' in sys.modules, 'pandas' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT)
+    last = proc.stdout.strip().splitlines()[-2:]
+    assert last == [f"exit {0 if argv == ['--help'] else 2}", "False False"], (proc.stdout[-300:], proc.stderr[-300:])

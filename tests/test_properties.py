@@ -268,8 +268,8 @@ def run_cli(argv: list[str]) -> tuple[object, str]:
     """(what main did: Accepted, or the SystemExit code, or its return value), stderr."""
     err = io.StringIO()
     with (
-        mock.patch.object(cli, "train_paired", _stub_train),
-        mock.patch.object(cli, "run_sweep", _stub_sweep),
+        mock.patch("core.train.train_paired", _stub_train),  # the CLI imports the engine when it runs
+        mock.patch("core.sweep.run_sweep", _stub_sweep),
         contextlib.redirect_stderr(err),
         contextlib.redirect_stdout(io.StringIO()),
     ):
