@@ -605,7 +605,7 @@ def probe_chart(probe: pd.DataFrame) -> alt.FacetChart:
             detail="batch:N",
             tooltip=[alt.Tooltip("label:N", title="norm"), "batch:N", "pos:Q", alt.Tooltip("prob:Q", format=".3f")],
         )
-        .properties(width=280, height=220)
+        .properties(width=240, height=220)
     )
     return alt.layer(chart, data=data).facet(
         column=alt.Column(

@@ -371,3 +371,118 @@ def test_every_chart_has_a_title_and_serialises(build):
     spec = build().to_dict()
     assert spec["title"]
     assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+
+
+# ---------------------------------------------------------------- what BatchNorm pools and what it leaks
+def test_comparability_chart_averages_layers_per_task_and_grouping():
+    table = pd.DataFrame(
+        {
+            "task": ["control"] * 4 + ["tangshi"] * 4,
+            "layer": ["a", "b"] * 4,
+            "grouping": (["position"] * 2 + ["sentence"] * 2) * 2,
+            "share": [0.02, 0.04, 0.03, 0.01, 0.8, 0.9, 0.01, 0.03],
+            "chance": [0.01, 0.01, 0.03, 0.03, 0.01, 0.01, 0.1, 0.1],
+        }
+    )
+    chart = charts.comparability_chart(table, {"control": "C", "tangshi": "T"})
+    data = chart.data.set_index(["task", "grouping"])
+    assert data.loc[("tangshi", "position"), "pct"] == pytest.approx(85.0)
+    assert data.loc[("tangshi", "position"), "ratio"] == pytest.approx(85.0)
+    assert data.loc[("control", "sentence"), "chance_pct"] == pytest.approx(3.0)
+    spec = chart.to_dict()
+    assert spec["facet"]["column"]["sort"] == [charts.GROUPING_LABELS["position"], charts.GROUPING_LABELS["sentence"]]
+    assert [layer["mark"]["type"] for layer in spec["spec"]["layer"]] == ["bar", "tick"]
+    assert spec["spec"]["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 100]
+
+
+def test_position_chart_draws_one_layer_and_channel_against_its_pool():
+    rows = [
+        {
+            "task": task,
+            "layer": layer,
+            "channel": c,
+            "pos": p,
+            "mean": p + c,
+            "sd": 0.5,
+            "count": 10,
+            "pooled_mean": 1.0,
+            "pooled_sd": 2.0,
+        }  # fmt: skip
+        for task in ("control", "tangshi")
+        for layer in ("block0.norm1", "final")
+        for c in (0, 1)
+        for p in range(3)
+    ]
+    chart = charts.position_chart(pd.DataFrame(rows), {"control": "C", "tangshi": "T"}, "final", 1)
+    data = chart.data
+    assert set(data["layer"]) == {"final"} and set(data["channel"]) == {1} and len(data) == 6
+    assert data["hi"].tolist()[:3] == pytest.approx([1.5, 2.5, 3.5])
+    assert (data["pooled_lo"] == -1.0).all() and (data["pooled_hi"] == 3.0).all()
+    spec = chart.to_dict()
+    assert [layer["mark"]["type"] for layer in spec["spec"]["layer"]] == ["area", "line", "rule", "point"]
+    assert spec["resolve"]["scale"] == {"x": "independent", "y": "independent"}
+
+
+def test_leak_chart_puts_zeros_on_the_log_axis_and_both_measures_per_channel():
+    summary = pd.DataFrame(
+        {
+            "norm": ["bn", "bn", "ln", "ln"],
+            "mode": ["batch_stats", "eval"] * 2,
+            "channel": "length",
+            "mean_kl": [1e-3, 0.0, 0.0, 0.0],
+            "max_kl": [0.1, 0.0, 1e-15, 0.0],
+        }
+    )
+    chart = charts.leak_chart(summary)
+    data = chart.data
+    assert len(data) == 8 and set(data["stat"]) == {"max_kl", "mean_kl"}
+    assert data["shown"].min() == charts.NO_KL and data["shown"].max() == pytest.approx(0.1)
+    enc = chart.to_dict()["spec"]["layer"][0]["encoding"]
+    assert enc["x"]["scale"]["type"] == "log" and enc["yOffset"]["field"] == "label"
+    assert enc["shape"]["scale"]["domain"] == list(charts.KL_SERIES.values())
+
+
+def test_deploy_chart_shows_the_norms_as_points_and_layer_norm_as_a_rule():
+    frame = pd.DataFrame(
+        {
+            "norm": ["bn"] * 2 + ["ln"] * 2,
+            "statistics": ["batch", "running"] * 2,
+            "target": "all",
+            "loss": [1.0, 4.6, 1.25, 1.25],
+            "targets": 100,
+        }
+    )
+    spec = charts.deploy_chart(frame).to_dict()
+    points, rule = spec["spec"]["layer"]
+    assert points["mark"]["type"] == "point" and rule["mark"]["type"] == "rule"
+    assert "!=" in str(points["transform"]) and "running" in str(rule["transform"])
+    assert points["encoding"]["y"]["sort"] == [charts.STATISTICS_LABELS["batch"], charts.STATISTICS_LABELS["running"]]
+    assert spec["facet"]["row"]["sort"] == [charts.TARGET_LABELS["all"]]
+
+
+def test_causality_chart_leaves_float_noise_blank_on_a_log_colour_scale():
+    frame = pd.DataFrame({"norm": "bn", "mode": "eval", "i": [0, 1, 1], "j": [0, 0, 1], "influence": [0.5, 1e-12, 0.2]})
+    chart = charts.causality_chart(frame)
+    assert chart.data[["i", "j"]].values.tolist() == [[0, 0], [1, 1]]  # the 1e-12 cell is noise: blank
+    enc = chart.to_dict()["spec"]["layer"][0]["encoding"]
+    assert enc["color"]["scale"]["type"] == "log" and enc["color"]["title"] == "KL (nats)"
+
+
+@pytest.mark.parametrize("y", list(charts.DEPENDENCE_TITLES))
+def test_dependence_chart_draws_either_probe_with_exact_zeros_at_its_floor(y):
+    summary = pd.DataFrame({"norm": ["bn", "ln"], "attention": "causal", "batch_size": 2, "seed": 0, y: [0.3, 0.0]})
+    chart = charts.dependence_chart(summary, y=y)
+    assert chart.data["dependence"].tolist() == [0.3, charts.NO_DEPENDENCE]
+    enc = chart.to_dict()["spec"]["layer"][0]["encoding"]
+    assert enc["x"]["title"] == charts.DEPENDENCE_TITLES[y] and enc["x"]["scale"]["type"] == "log"
+
+
+def test_gap_curves_subtract_layer_norm_at_each_step_with_a_zero_line():
+    chart = charts.gap_curves(make_history())
+    gaps = charts.eval_gaps_to_layer_norm(make_history())
+    assert set(gaps["norm"]) == {"bn"}
+    # make_history puts ln 1 above bn, and each norm's batch-stats loss 0.1 below its eval-mode loss
+    assert gaps[gaps["metric"] == "eval_loss"]["value"].tolist() == pytest.approx([-1.0] * 5)
+    assert gaps[gaps["metric"] == "eval_loss_batch_stats"]["value"].tolist() == pytest.approx([-1.1] * 5)
+    spec = chart.to_dict()
+    assert spec["layer"][-1]["mark"]["type"] == "rule" and spec["title"] == "Held-out loss minus LayerNorm's"
