@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core import norms
+from core.norm_specs import NORM_SPECS
 from core.norms import BatchNorm, BatchRenorm, GroupNorm, LayerNorm, PowerNorm, RMSNorm, make_norm
 
 B, T, C = 4, 7, 16
@@ -595,3 +597,20 @@ def test_state_is_updated_in_place_so_a_batch_stats_twin_sharing_it_stays_exact(
     for s in range(6):
         norm(_x_channels(seed=s) * (1 + s % 3), valid).sum().backward()
         torch.testing.assert_close(twin(x, valid), copy.deepcopy(norm)(x, valid), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("key", list(NORM_SPECS))
+def test_every_layer_keeps_the_contract_its_record_declares(key):
+    """What the measurements set and read on a layer (core/norms.py's protocols) is there exactly
+    as the norm's record says: a layer that normalises captures; a batch-statistics norm can be told
+    to use the batch's statistics; only stacking norms take groups, only mean/variance norms report
+    their statistics, only clipping norms their clipped share."""
+    spec = NORM_SPECS[key]
+    layer = make_norm(key, 16)
+    assert isinstance(layer, norms.NormLayer) == (spec.layer != "Identity")
+    if spec.batch_in_training:
+        assert isinstance(layer, norms.BatchStatsLayer)
+    assert isinstance(layer, norms.MeanVarLayer) == spec.mean_var
+    assert isinstance(layer, norms.ClippingLayer) == spec.clips
+    if spec.stacks:
+        assert isinstance(layer, norms.StackedLayer)
