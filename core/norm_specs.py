@@ -1,7 +1,8 @@
 """The norms: one record each, in one registry that everything reads (the config's checks, the
-forms' pickers, chart colours and legends, the translations, the CLI's help, the model's factory,
-the trainer's metrics and passes, the tests). Pure Python, no torch: the layers themselves are in
-core/norms.py and are built through ``NormSpec.build``, which imports them when called.
+forms' pickers, chart colours and legends, the translations, the CLI's help, the layers' factory
+``core.norms.make_norm``, the trainer's metrics and passes, the tests). Pure Python, no torch: the
+layers themselves are in core/norms.py, which builds them from these records; this module imports
+nothing of them.
 
 A new norm is a class in core/norms.py and a record here; nothing else changes.
 
@@ -24,7 +25,7 @@ What a norm depends on decides what is measured for it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,16 +45,6 @@ class NormSpec:
     stacks: bool = False
     clips: bool = False
     channels_multiple: int = 1
-
-    def build(self, num_features: int, eps: float, momentum: float):
-        """The layer for ``num_features`` channels (imports torch: call it from the engine only)."""
-        from core import norms
-
-        make: Callable = getattr(norms, self.layer)
-        if self.layer == "Identity":
-            return make()
-        extra = {"momentum": momentum} if self.takes_momentum else {}
-        return make(num_features, eps=eps, **extra, **self.options)
 
 
 NORM_SPECS: dict[str, NormSpec] = {

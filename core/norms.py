@@ -479,4 +479,9 @@ def make_norm(kind: str, num_features: int, eps: float = 1e-5, momentum: float =
     """The norm layer named by ``kind``, as its record says (core/norm_specs.py)."""
     if kind not in NORM_SPECS:
         raise ValueError(f"unknown norm {kind!r}")
-    return NORM_SPECS[kind].build(num_features, eps, momentum)
+    spec = NORM_SPECS[kind]
+    layer = globals()[spec.layer]
+    if layer is Identity:
+        return Identity()
+    extra = {"momentum": momentum} if spec.takes_momentum else {}
+    return layer(num_features, eps=eps, **extra, **spec.options)

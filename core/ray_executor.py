@@ -1,7 +1,7 @@
 """Grid cells as Ray tasks: ``python -m core sweep ... --executor ray [--address ADDR]``.
 
 Ray is optional (``requirements-dev.txt`` installs it; the app and the default executor never
-import it). Each cell is ``core.sweep.run_cell`` run as a task of one CPU, on an existing cluster
+import it). Each cell is ``core.sweep.run_cell`` (handed in by core.sweep) run as a task of one CPU, on an existing cluster
 (``address``, e.g. ``ray://head:10001`` or ``auto``) or on a Ray instance started here with one
 CPU per core. The project's code and data travel with the job (Ray's ``working_dir`` runtime
 environment, without what no cell needs), so the cluster's nodes need only Python 3.11 with the
@@ -21,7 +21,6 @@ import ray
 
 from core.config import RunConfig
 from core.data import get_corpus
-from core.sweep import After, run_cell
 from core.train import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,15 +53,18 @@ def connect(address: str | None = None) -> None:
 
 def run(
     cfgs: Sequence[RunConfig],
-    after: After | None = None,
+    cell: Callable[..., RunResult],
+    after: Callable[[RunResult], dict] | None = None,
     address: str | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_wait: Callable[[], None] | None = None,
 ) -> Iterator[tuple[int, RunResult]]:
-    """(index, result) of each cell as it finishes; a stop cancels the cells not finished."""
+    """(index, result) of each cell as it finishes, each ``cell(cfg, after, corpus)`` run as a Ray
+    task (``core.sweep.run_cell``, passed in so this module needs nothing of core.sweep); a stop
+    cancels the cells not finished."""
     connect(address)
-    cell = ray.remote(num_cpus=1)(run_cell)
-    refs = {cell.remote(cfg, after, get_corpus(cfg.corpus) if cfg.corpus else None): i for i, cfg in enumerate(cfgs)}
+    task = ray.remote(num_cpus=1)(cell)
+    refs = {task.remote(cfg, after, get_corpus(cfg.corpus) if cfg.corpus else None): i for i, cfg in enumerate(cfgs)}
     pending = list(refs)
     try:
         while pending:

@@ -98,7 +98,7 @@ def run_sweep(
     if executor == "ray":
         from core import ray_executor
 
-        for i, res in ray_executor.run(cfgs, after, address, should_stop, on_wait):
+        for i, res in ray_executor.run(cfgs, run_cell, after, address, should_stop, on_wait):
             finished(i, res)
         return _in_order(done)
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="sweep") as pool:
