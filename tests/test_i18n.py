@@ -149,16 +149,17 @@ def test_every_task_is_named_and_described_in_both_languages():
 def test_every_chart_text_has_a_chinese_translation():
     """Every title (chart, axis, legend, tooltip), legend name and scale domain that the charts of
     the pages show has a translation (ui.show.localized uses it), from the charts' own source:
-    chart_texts() reads core/charts.py, and the ones made of data are checked by rendering below."""
+    chart_texts() reads core/charts/, and the ones made of data are checked by rendering below."""
     missing = sorted(chart_texts() - set(ZH))
     assert not missing, missing
 
 
 def chart_texts() -> set[str]:
-    """The English strings core/charts.py shows: titles (``title=...``), and its label tables
+    """The English strings core/charts/ shows: titles (``title=...``), and its label tables
     (names in legends and panel headers). Mapping values the charts draw from data are in the tables."""
     texts = set()
-    for node in ast.walk(ast.parse((ROOT / "core/charts.py").read_text())):
+    sources = sorted((ROOT / "core/charts").glob("*.py"))
+    for node in (n for path in sources for n in ast.walk(ast.parse(path.read_text()))):
         if isinstance(node, ast.keyword) and node.arg == "title" and isinstance(node.value, ast.Constant):
             if isinstance(node.value.value, str) and node.value.value:
                 texts.add(node.value.value)

@@ -5,7 +5,7 @@ to its Chinese, and a text missing from it shows in English (``tests/test_i18n.p
 ``t("...")`` of the app and fails on a missing one). Templates take named values, filled in after
 translation: ``t("step {step} of {total}", step=3, total=10)``. Technical terms (BatchNorm, LayerNorm,
 batch, pad, token, ...) stay in English inside the Chinese: they are the words readers search for.
-Charts are built in English (core/charts.py) and translated when drawn (``ui.show.localized``: titles,
+Charts are built in English (core/charts/) and translated when drawn (``ui.show.localized``: titles,
 axis titles, legends, panel headers).
 """
 
@@ -605,7 +605,7 @@ ZH: dict[str, str] = {
     "The comparability of the tasks is not stored: run python -m core.precompute.": (
         "各任务的可比性数据没有保存：请运行 python -m core.precompute。"
     ),
-    # ---------------------------------------------------------------- chart titles, axes and legends (core/charts.py)
+    # ---------------------------------------------------------------- chart titles, axes and legends (core/charts/)
     "by chance (%)": "随机打乱时（%）",
     "Which inputs each output depends on": "每个输出依赖哪些输入",
     "batch statistics (as in training)": "batch 统计量（训练时）",

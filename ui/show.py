@@ -32,7 +32,7 @@ SHOWN_COLUMNS = frozenset({"label", "series", "mode_label", "placement_label", "
 def localized(spec: Any) -> Any:
     """A Vega-Lite spec (or part of one) in the visitor's language: titles (of the chart, axes,
     legends, tooltips), the names in SHOWN_COLUMNS of its data, and the scale domains and sort
-    orders that list them. core/charts.py builds every chart in English; this is the one place
+    orders that list them. core/charts/ builds every chart in English; this is the one place
     that translates them. Field names, filters and numbers are left alone."""
     if isinstance(spec, dict):
         out = {}
