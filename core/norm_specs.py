@@ -21,13 +21,19 @@ What a norm depends on decides what is measured for it:
 * ``clips``: its layers clip a correction of the batch statistics (Batch Renormalization's r and d)
   and report the share of clipped channels (``last_clipped``): the per-step metric renorm_clipped.
 * ``channels_multiple``: d_model must be a multiple of it (GroupNorm's groups, PowerNorm's).
+
+What these flags promise of a layer is declared at the end of this file (``NormLayer`` and the
+protocols after it) and checked for every norm by tests/test_norms.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -134,3 +140,50 @@ NORM_SPECS: dict[str, NormSpec] = {
         ),
     )
 }
+
+
+# ---------------------------------------------------------------- the contract the measurements rely on
+# core/metrics.py, core/analysis.py, core/leak.py and core/deploy.py set and read these attributes on a
+# model's norm layers (core/norms.py); which of them a layer has follows from its norm's record below,
+# and tests/test_norms.py checks every layer against its record. Annotations only: no torch imported.
+@runtime_checkable
+class NormLayer(Protocol):
+    """Every layer that normalises: ``forward(x, valid)``; with ``capture`` set it keeps its last
+    input and normalised value (before gain and bias) in ``captured`` (the per-token statistics)."""
+
+    capture: bool
+    captured: tuple[torch.Tensor, torch.Tensor] | None
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class BatchStatsLayer(NormLayer, Protocol):
+    """A norm whose training forward uses the batch (record: ``batch_in_training``): in eval mode
+    with ``use_batch_stats`` set it normalises as its next training forward would, changing no state."""
+
+    use_batch_stats: bool
+
+
+@runtime_checkable
+class StackedLayer(BatchStatsLayer, Protocol):
+    """Record ``stacks``: with ``groups = (G, within)`` set, G stacked batches are each normalised
+    with their own statistics in one forward."""
+
+    groups: tuple[int, torch.Tensor] | None
+
+
+@runtime_checkable
+class MeanVarLayer(BatchStatsLayer, Protocol):
+    """Record ``mean_var``: ``last_stats`` = (mu_B, 1/sqrt(var_B + eps), running mean, running var)
+    of the last batch-statistics forward, and its ``eps``."""
+
+    last_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
+    eps: float
+
+
+@runtime_checkable
+class ClippingLayer(BatchStatsLayer, Protocol):
+    """Record ``clips``: ``last_clipped``, the share of channels whose correction was clipped."""
+
+    last_clipped: torch.Tensor | None

@@ -14,61 +14,12 @@ running statistics they were compared against, for the train/inference metrics.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import core.torch_threads  # noqa: F401  (one intra-op thread per process: see there)
 from core.norm_specs import NORM_SPECS
-
-
-# ---------------------------------------------------------------- the contract the measurements rely on
-# core/metrics.py, core/analysis.py, core/leak.py and core/deploy.py set and read these attributes on a
-# model's norm layers; which of them a layer has follows from its norm's record (core/norm_specs.py),
-# and tests/test_norms.py checks every layer against its record.
-@runtime_checkable
-class NormLayer(Protocol):
-    """Every layer that normalises: ``forward(x, valid)``; with ``capture`` set it keeps its last
-    input and normalised value (before gain and bias) in ``captured`` (the per-token statistics)."""
-
-    capture: bool
-    captured: tuple[torch.Tensor, torch.Tensor] | None
-
-    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor: ...
-
-
-@runtime_checkable
-class BatchStatsLayer(NormLayer, Protocol):
-    """A norm whose training forward uses the batch (record: ``batch_in_training``): in eval mode
-    with ``use_batch_stats`` set it normalises as its next training forward would, changing no state."""
-
-    use_batch_stats: bool
-
-
-@runtime_checkable
-class StackedLayer(BatchStatsLayer, Protocol):
-    """Record ``stacks``: with ``groups = (G, within)`` set, G stacked batches are each normalised
-    with their own statistics in one forward."""
-
-    groups: tuple[int, torch.Tensor] | None
-
-
-@runtime_checkable
-class MeanVarLayer(BatchStatsLayer, Protocol):
-    """Record ``mean_var``: ``last_stats`` = (mu_B, 1/sqrt(var_B + eps), running mean, running var)
-    of the last batch-statistics forward, and its ``eps``."""
-
-    last_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
-    eps: float
-
-
-@runtime_checkable
-class ClippingLayer(BatchStatsLayer, Protocol):
-    """Record ``clips``: ``last_clipped``, the share of channels whose correction was clipped."""
-
-    last_clipped: torch.Tensor | None
 
 
 class _Norm(nn.Module):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import norms
+from core import norm_specs
 from core.norm_specs import NORM_SPECS
 from core.norms import BatchNorm, BatchRenorm, GroupNorm, LayerNorm, PowerNorm, RMSNorm, make_norm
 
@@ -601,16 +601,16 @@ def test_state_is_updated_in_place_so_a_batch_stats_twin_sharing_it_stays_exact(
 
 @pytest.mark.parametrize("key", list(NORM_SPECS))
 def test_every_layer_keeps_the_contract_its_record_declares(key):
-    """What the measurements set and read on a layer (core/norms.py's protocols) is there exactly
+    """What the measurements set and read on a layer (core/norm_specs.py's protocols) is there exactly
     as the norm's record says: a layer that normalises captures; a batch-statistics norm can be told
     to use the batch's statistics; only stacking norms take groups, only mean/variance norms report
     their statistics, only clipping norms their clipped share."""
     spec = NORM_SPECS[key]
     layer = make_norm(key, 16)
-    assert isinstance(layer, norms.NormLayer) == (spec.layer != "Identity")
+    assert isinstance(layer, norm_specs.NormLayer) == (spec.layer != "Identity")
     if spec.batch_in_training:
-        assert isinstance(layer, norms.BatchStatsLayer)
-    assert isinstance(layer, norms.MeanVarLayer) == spec.mean_var
-    assert isinstance(layer, norms.ClippingLayer) == spec.clips
+        assert isinstance(layer, norm_specs.BatchStatsLayer)
+    assert isinstance(layer, norm_specs.MeanVarLayer) == spec.mean_var
+    assert isinstance(layer, norm_specs.ClippingLayer) == spec.clips
     if spec.stacks:
-        assert isinstance(layer, norms.StackedLayer)
+        assert isinstance(layer, norm_specs.StackedLayer)
