@@ -287,8 +287,12 @@ def _train(
     history = _history_frame(rows, cfg)
     alive = [m for m in members if m.diverged_at is None]
     kinds = (batch_dependence, grad_batch_dependence) if gradient_probe else (batch_dependence,)
-    probes = [pool.submit(probe, m.model, cfg) for m in alive for probe in kinds]
-    dependence = {m.name: tuple(probes.pop(0).result() for _ in kinds) for m in alive}
+
+    def probed(model) -> tuple[float, ...]:  # one model's probes in turn: each sets the model's modes
+        return tuple(probe(model, cfg) for probe in kinds)
+
+    probes = [pool.submit(probed, m.model) for m in alive]  # the models side by side
+    dependence = {m.name: fut.result() for m, fut in zip(alive, probes, strict=True)}
     summary = _summary(members, cfg, steps_done, pad_fractions, history, dependence)
     return RunResult(cfg, history, summary, models, time.perf_counter() - t_start, steps_done, stopped)
 
