@@ -5,6 +5,10 @@ A page runs ``compute`` live, passing a ``train`` that streams progress to the b
 function headless (``train_paired``, ``run_sweep``) for the guided scenarios. So a precomputed
 result and a live one of the same settings are the same numbers.
 
+Each page's experiment is one record (``Experiment``, in ``EXPERIMENTS``): its setup, the frames its
+charts read, and how it computes them, one paired run or a grid; the pages, the tour, the stored
+results and the tests read it, and nothing dispatches on a page's name.
+
 ``extras`` are a page's settings beyond its RunConfig (the sweep's batch sizes and seeds, the
 depth of the gradient profile), by the names the page and its URL use.
 """
@@ -63,56 +67,6 @@ class Setup:
     fields: tuple[str, ...]
     extras: dict[str, Any] = field(default_factory=dict)
 
-
-SETUPS = {
-    # Small batches of mostly short, padded sentences: where BN's troubles show, in a few seconds.
-    "live": Setup(
-        RunConfig(batch_size=2, lengths="longtail"),
-        (
-            "task",
-            "norms",
-            "batch_size",
-            "lengths",
-            "length_range",
-            "batching",
-            "placement",
-            "attention",
-            "steps",
-            "lr",
-            "seed",
-        ),
-    ),
-    # Short runs, scored once at the end: 5 batch sizes x 2 seeds finish in well under a minute.
-    "batch_size": Setup(
-        RunConfig(steps=100, eval_every=100),
-        ("task", "norms", "lengths", "batching", "attention", "steps", "lr"),
-        {"sizes": (2, 4, 8, 16, 32), "seeds": 2},
-    ),
-    "padding": Setup(
-        RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100),
-        ("norms", "batch_size", "length_range", "attention", "steps", "lr"),
-        {"lengths": TASKS["text"].lengths, "batching": BATCHING, "seeds": 1},
-    ),
-    "per_token": Setup(  # many pads to see
-        RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150),
-        ("task", "norms", "batch_size", "lengths", "batching", "placement", "attention", "steps", "seed"),
-    ),
-    "train_vs_inference": Setup(  # the gap shows clearly
-        RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=2, lengths="longtail", steps=200),
-        ("task", "norms", "batch_size", "lengths", "batching", "attention", "steps", "lr", "seed"),
-    ),
-    # The fixes from the papers against LayerNorm and BatchNorm, decoder and encoder, small and large batches.
-    "fixes": Setup(
-        RunConfig(norms=("ln", "bn", "batchrenorm", "powernorm", "groupnorm"), steps=150, eval_every=150),
-        ("task", "norms", "lengths", "batching", "steps", "lr"),
-        {"sizes": (2, 32), "attentions": ("causal", "bidirectional"), "seeds": 1},
-    ),
-    "gradients": Setup(
-        RunConfig(steps=200),
-        ("norms", "placement", "attention", "batch_size", "lengths", "steps", "lr", "seed"),
-        {"layers": 6},  # deep enough for Post-norm's growth towards the output to show
-    ),
-}
 
 # Training steps in one sweep, summed over its paired runs: a shared host's cap on one request
 # (about seven runs of the longest length a page allows; the largest scenario needs 3000).
@@ -255,22 +209,147 @@ def pad_probe_of(cfg: RunConfig, result: RunResult) -> Frames:
     return {"probe": pad_probe(result.models, batch, cfg.max_len)}
 
 
-# ---------------------------------------------------------------- any page, by name
+# ---------------------------------------------------------------- the experiments: one record per page
+def batch_size_cells(cfg: RunConfig, extras: dict) -> list[RunConfig]:
+    if not extras["sizes"]:
+        raise ConfigError("sweep", "choose at least one batch size")
+    return batch_size_grid(cfg, extras["sizes"], extras["seeds"])
+
+
+def fixes_cells(cfg: RunConfig, extras: dict) -> list[RunConfig]:
+    if not (extras["sizes"] and extras["attentions"]):
+        raise ConfigError("sweep", "choose at least one batch size and one attention setting")
+    return fixes_grid(cfg, extras["sizes"], extras["attentions"], extras["seeds"])
+
+
+def padding_cells(cfg: RunConfig, extras: dict) -> list[RunConfig]:
+    if not (extras["lengths"] and extras["batching"]):
+        raise ConfigError("sweep", "choose at least one length distribution and one batching")
+    return padding_grid(cfg, extras["lengths"], extras["batching"], extras["seeds"])
+
+
+def fixes(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
+    return {"summary": sweep(cfgs, None, None)}
+
+
+PairedRun = Callable[[RunConfig, dict, Train, Progress], Frames]  # (cfg, extras, train, progress) -> frames
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What one page computes, which everything else reads (its page, the tour, the stored results,
+    the tests): its key (the page's name), its setup (form and other settings), the frames its charts
+    read, and either ``paired`` (one paired run: the form's config, trained with ``train``) or
+    ``cells`` (a grid: the paired runs the settings ask for, raising ConfigError for an empty or too
+    large one) and ``swept`` (their frames, trained with ``sweep``)."""
+
+    key: str
+    setup: Setup
+    frames: tuple[str, ...]  # a bidirectional run has no generations, leak or causality map
+    paired: PairedRun | None = None
+    cells: Callable[[RunConfig, dict], list[RunConfig]] | None = None
+    swept: Callable[[list[RunConfig], Sweep], Frames] | None = None
+
+    @property
+    def single_run(self) -> bool:
+        return self.cells is None
+
+    def grid(self, cfg: RunConfig, extras: dict) -> list[RunConfig]:
+        """The paired runs it trains."""
+        return [cfg] if self.cells is None else self.cells(cfg, extras)
+
+    def compute(
+        self, cfg: RunConfig, extras: dict, train: Train = train_paired, sweep: Sweep = headless_sweep,
+        progress: Progress = _quiet,
+    ) -> Frames:  # fmt: skip
+        """The frames behind its charts for the form's ``cfg`` and the page's ``extras``."""
+        if self.paired is not None:
+            return self.paired(cfg, extras, train, progress)
+        return self.swept(self.grid(cfg, extras), sweep)
+
+
+LIVE_FIELDS = ("task", "norms", "batch_size", "lengths", "length_range", "batching", "placement", "attention",
+               "steps", "lr", "seed")  # fmt: skip
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.key: e
+    for e in (
+        Experiment(  # small batches of mostly short, padded sentences: where BN's troubles show, in a few seconds
+            "live",
+            Setup(RunConfig(batch_size=2, lengths="longtail"), LIVE_FIELDS),
+            ("history", "summary", "generations"),
+            paired=lambda cfg, extras, train, progress: comparison(cfg, train, progress),
+        ),
+        Experiment(  # short runs, scored once at the end: 5 batch sizes x 2 seeds in well under a minute
+            "batch_size",
+            Setup(
+                RunConfig(steps=100, eval_every=100),
+                ("task", "norms", "lengths", "batching", "attention", "steps", "lr"),
+                {"sizes": (2, 4, 8, 16, 32), "seeds": 2},
+            ),
+            ("summary",),
+            cells=batch_size_cells,
+            swept=batch_size,
+        ),
+        Experiment(
+            "padding",
+            Setup(
+                RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100),
+                ("norms", "batch_size", "length_range", "attention", "steps", "lr"),
+                {"lengths": TASKS["text"].lengths, "batching": BATCHING, "seeds": 1},
+            ),
+            ("summary", "probe"),
+            cells=padding_cells,
+            swept=padding,
+        ),
+        Experiment(  # many pads to see
+            "per_token",
+            Setup(
+                RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150),
+                ("task", "norms", "batch_size", "lengths", "batching", "placement", "attention", "steps", "seed"),
+            ),
+            ("history", "stats", "splits"),
+            paired=lambda cfg, extras, train, progress: per_token(cfg, train),
+        ),
+        Experiment(  # the gap shows clearly
+            "train_vs_inference",
+            Setup(
+                RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=2, lengths="longtail", steps=200),
+                ("task", "norms", "batch_size", "lengths", "batching", "attention", "steps", "lr", "seed"),
+            ),
+            ("history", "summary", "probe", "leak", "causality", "deploy", "generations"),
+            paired=lambda cfg, extras, train, progress: train_vs_inference(cfg, train, progress),
+        ),
+        Experiment(  # the papers' fixes against LN and BN, decoder and encoder, small and large batches
+            "fixes",
+            Setup(
+                RunConfig(norms=("ln", "bn", "batchrenorm", "powernorm", "groupnorm"), steps=150, eval_every=150),
+                ("task", "norms", "lengths", "batching", "steps", "lr"),
+                {"sizes": (2, 32), "attentions": ("causal", "bidirectional"), "seeds": 1},
+            ),
+            ("summary",),
+            cells=fixes_cells,
+            swept=fixes,
+        ),
+        Experiment(
+            "gradients",
+            Setup(
+                RunConfig(steps=200),
+                ("norms", "placement", "attention", "batch_size", "lengths", "steps", "lr", "seed"),
+                {"layers": 6},  # deep enough for Post-norm's growth towards the output to show
+            ),
+            ("history", "profile"),
+            paired=lambda cfg, extras, train, progress: gradients(cfg, extras["layers"], train, progress),
+        ),
+    )
+}
+SETUPS = {key: e.setup for key, e in EXPERIMENTS.items()}  # what the pages' forms start from
+FRAMES = {key: e.frames for key, e in EXPERIMENTS.items()}  # the frames each page's charts read
+
+
 def grid(page: str, cfg: RunConfig, extras: dict) -> list[RunConfig]:
-    """The paired runs a sweep page trains; raises ConfigError for an empty or too large grid."""
-    if page == "batch_size":
-        if not extras["sizes"]:
-            raise ConfigError("sweep", "choose at least one batch size")
-        return batch_size_grid(cfg, extras["sizes"], extras["seeds"])
-    if page == "fixes":
-        if not (extras["sizes"] and extras["attentions"]):
-            raise ConfigError("sweep", "choose at least one batch size and one attention setting")
-        return fixes_grid(cfg, extras["sizes"], extras["attentions"], extras["seeds"])
-    if page == "padding":
-        if not (extras["lengths"] and extras["batching"]):
-            raise ConfigError("sweep", "choose at least one length distribution and one batching")
-        return padding_grid(cfg, extras["lengths"], extras["batching"], extras["seeds"])
-    return [cfg]
+    """The paired runs ``page``'s experiment trains (its record's ``grid``)."""
+    return EXPERIMENTS[page].grid(cfg, extras)
 
 
 def compute(
@@ -281,35 +360,10 @@ def compute(
     sweep: Sweep = headless_sweep,
     progress: Progress = _quiet,
 ) -> Frames:
-    """The frames behind ``page``'s charts for the form's ``cfg`` and the page's ``extras``."""
-    if page == "live":
-        return comparison(cfg, train, progress)
-    if page == "per_token":
-        return per_token(cfg, train)
-    if page == "train_vs_inference":
-        return train_vs_inference(cfg, train, progress)
-    if page == "gradients":
-        return gradients(cfg, extras["layers"], train, progress)
-    if page == "batch_size":
-        return batch_size(grid(page, cfg, extras), sweep)
-    if page == "padding":
-        return padding(grid(page, cfg, extras), sweep)
-    if page == "fixes":
-        return {"summary": sweep(grid(page, cfg, extras), None, None)}
-    raise ValueError(f"no experiment on page {page!r}")
-
-
-# The frames each page's charts read, for checks of precomputed files.
-FRAMES = {
-    "live": ("history", "summary", "generations"),  # a bidirectional run: no generations
-    "per_token": ("history", "stats", "splits"),
-    # bidirectional: no leak, causality or generations
-    "train_vs_inference": ("history", "summary", "probe", "leak", "causality", "deploy", "generations"),
-    "gradients": ("history", "profile"),
-    "batch_size": ("summary",),
-    "fixes": ("summary",),
-    "padding": ("summary", "probe"),
-}
+    """The frames behind ``page``'s charts (its record's ``compute``)."""
+    if page not in EXPERIMENTS:
+        raise ValueError(f"no experiment on page {page!r}")
+    return EXPERIMENTS[page].compute(cfg, extras, train, sweep, progress)
 
 
 # ---------------------------------------------------------------- comparability, for the overview

@@ -298,3 +298,20 @@ def test_a_scenario_link_to_another_page_opens_that_page():
     at = open_page(HOME, {"scenario": preset.id})
     assert at.session_state[f"_tour.{preset.page}.scenario"] == preset.id
     assert len(at.get("vega_lite_chart")) == CHARTS[preset.page]
+
+
+def test_every_experiment_is_one_record_that_the_pages_and_the_tour_read():
+    """A page's experiment is its record: a page script of that name exists, the tour's one-run pages
+    are the records without a grid, a grid record trains several paired runs from its defaults and a
+    paired one trains the form's config alone; a page with no record is refused by name."""
+    from ui.nav import PAGES
+
+    pages = {p.name for p in PAGES}
+    for key, e in experiments.EXPERIMENTS.items():
+        assert key in pages and e.key == key and experiments.SETUPS[key] is e.setup
+        cfgs = e.grid(e.setup.base, dict(e.setup.extras))
+        assert (cfgs == [e.setup.base]) == e.single_run, key
+        assert e.single_run or len(cfgs) > 1, key
+    assert tour.SINGLE_RUN == ("live", "per_token", "train_vs_inference", "gradients")
+    with pytest.raises(ValueError, match="no experiment on page 'overview'"):
+        experiments.compute("overview", RunConfig(), {})

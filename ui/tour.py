@@ -14,14 +14,14 @@ import streamlit as st
 
 from core import params as P
 from core import precompute
-from core.experiments import SETUPS
+from core.experiments import EXPERIMENTS, SETUPS
 from core.params import Param, Problem
 from core.presets import BY_ID, PRESETS, Preset
 from ui import controls, runner
 from ui.i18n import t
 
 TOUR_PAGE = "app_pages/tour.py"
-SINGLE_RUN = ("live", "per_token", "train_vs_inference", "gradients")  # pages whose outcome is one paired run
+SINGLE_RUN = tuple(key for key, e in EXPERIMENTS.items() if e.single_run)  # pages whose outcome is one paired run
 
 
 def page_path(page: str) -> str:
