@@ -41,7 +41,7 @@ import torch
 
 from core.config import RunConfig
 from core.data import PAD, Batch, eval_batches, eval_set, vocab_of
-from core.metrics import batch_layers, batch_stats_mode, eval_mode, loss_fn
+from core.metrics import batch_layers, batch_stats_mode, eval_mode, loss_fn, probe_placements
 from core.tasks import N_SPECIAL
 
 CHANNELS = ("own_later", "other_sentence", "length", "batch")
@@ -230,20 +230,16 @@ def channel_summary(channels: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- the gradient, across batches
 def grad_batch_dependence(model, cfg: RunConfig, placements: int = PLACEMENTS) -> float:
     """Relative spread of the parameter gradient of held-out sentence 0's own loss across
-    ``placements`` random batches of held-out sentences (the placements of the forward probe,
-    core.metrics.probe_logits), each a training-mode forward and backward with the norm's own
-    backward (PowerNorm's approximated one included), on one throwaway copy of the model whose
-    buffers (running statistics, counters) are put back before each placement. LayerNorm: float noise."""
-    data = eval_set(cfg)
-    gen = torch.Generator().manual_seed(cfg.seed + 101)
+    ``placements`` random batches of held-out sentences (core.metrics.probe_placements, those of
+    the forward probe), each a training-mode forward and backward with the norm's own backward
+    (PowerNorm's approximated one included), on one throwaway copy of the model whose buffers
+    (running statistics, counters) are put back before each placement. LayerNorm: float noise."""
     m = copy.deepcopy(model)
     m.train()
     params = [p for p in m.parameters() if p.requires_grad]
     buffers = {name: b.clone() for name, b in m.named_buffers()}  # by name: masked BN replaces its tensors
     grads = []
-    for _ in range(placements):
-        others = 1 + torch.randperm(len(data.lengths) - 1, generator=gen)[: cfg.batch_size - 1]
-        b = data.select(torch.cat([torch.zeros(1, dtype=torch.long), others]))
+    for b in probe_placements(cfg, placements):
         m.load_state_dict(buffers, strict=False)
         loss = loss_fn(m(b.tokens, b.valid)[:1], b.targets[:1])
         grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)]).double())

@@ -262,20 +262,26 @@ def eval_loss_batch_stats_loop(model, cfg: RunConfig) -> float:
 
 
 # ---------------------------------------------------------------- probes
+def probe_placements(cfg: RunConfig, placements: int = 8) -> list[Batch]:
+    """The batch-dependence probes' batches: held-out sentence 0 (row 0) with ``batch_size - 1``
+    other held-out sentences drawn at random, ``placements`` times (seeded from the config), the
+    same for the forward probe (probe_logits) and the gradient's (core.leak)."""
+    data = eval_set(cfg)
+    g = torch.Generator().manual_seed(cfg.seed + 101)
+    out = []
+    for _ in range(placements):
+        others = 1 + torch.randperm(len(data.lengths) - 1, generator=g)[: cfg.batch_size - 1]
+        out.append(data.select(torch.cat([torch.zeros(1, dtype=torch.long), others])))
+    return out
+
+
 @torch.no_grad()
 def probe_logits(model, cfg: RunConfig, placements: int = 8) -> torch.Tensor:
     """The held-out sentence 0 scored in ``placements`` different random batches of the training
     size (batch statistics, no state change). Returns its logits (placements, L, V)."""
-    data = eval_set(cfg)
-    g = torch.Generator().manual_seed(cfg.seed + 101)
-    L = int(data.lengths[0])
-    out = []
+    L = int(eval_set(cfg).lengths[0])
     with batch_stats_mode(model):
-        for _ in range(placements):
-            others = 1 + torch.randperm(len(data.lengths) - 1, generator=g)[: cfg.batch_size - 1]
-            b = data.select(torch.cat([torch.zeros(1, dtype=torch.long), others]))
-            out.append(model(b.tokens, b.valid)[0, :L])
-    return torch.stack(out)
+        return torch.stack([model(b.tokens, b.valid)[0, :L] for b in probe_placements(cfg, placements)])
 
 
 def batch_dependence(model, cfg: RunConfig, placements: int = 8) -> float:
