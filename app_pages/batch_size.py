@@ -91,24 +91,12 @@ def main():
     cfgs, sizes = None, sorted(extra["sizes"])
     if cfg is not None and sizes:
         cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))
-    job = None
-    if submitted and cfgs:
-
-        def title() -> str:  # made when shown: in the language of whoever sees it
-            return t(
-                "{settings} · batch sizes {sizes} · {seeds} seed(s)",
-                settings=controls.describe(cfg, omit=("batch_size", "seed")),
-                sizes=sizes,
-                seeds=extra["seeds"],
-            )
-
-        key = f"{cfg.config_id}:{sizes}:{extra['seeds']}"
-        job = runner.Job(
-            key, title, lambda live: experiments.compute(PAGE, cfg, extra, sweep=runner.live_sweep(live, loss_chart))
-        )
-    elif submitted and not sizes:
+    if submitted and not sizes:
         st.error(t("Choose at least one batch size."))
-    out = runner.experiment(PAGE, job, t("Press Run to sweep the batch size (takes well under a minute)."))
+    request = (cfg, extra) if submitted and cfgs else None
+    out = runner.experiment(
+        PAGE, request, t("Press Run to sweep the batch size (takes well under a minute)."), chart=loss_chart
+    )
     if out is not None:
         results(out)
 

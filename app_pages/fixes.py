@@ -134,30 +134,15 @@ def main():
     cfgs = None
     if cfg is not None:
         cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))
-    job = None
-    if submitted and cfgs:
-        sizes, attentions = sorted(extra["sizes"]), [a for a in ATTENTIONS if a in extra["attentions"]]
-
-        def title() -> str:  # made when shown: in the language of whoever sees it
-            return t(
-                "{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)",
-                settings=controls.describe(cfg, omit=("batch_size", "seed")),
-                sizes=sizes,
-                attentions=", ".join(t(controls.ATTENTION_LABELS[a]) for a in attentions),
-                seeds=extra["seeds"],
-            )
-
-        key = f"{cfg.config_id}:{sizes}:{attentions}:{extra['seeds']}"
-        job = runner.Job(
-            key, title, lambda live: experiments.compute(PAGE, cfg, extra, sweep=runner.live_sweep(live, loss_chart))
-        )
+    request = (cfg, extra) if submitted and cfgs else None
     out = runner.experiment(
         PAGE,
-        job,
+        request,
         t(
             "Press Run to train LayerNorm, BatchNorm and the three fixes side by side in a decoder and an "
             "encoder, at batch 2 and 32 (about half a minute)."
         ),
+        chart=loss_chart,
     )
     if out is not None:
         results(out)

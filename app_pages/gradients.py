@@ -73,23 +73,8 @@ def results(out: runner.Outcome):
 def main():
     share.settings(PAGE, PARAMS)
     cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=depth)
-    job = None
-    if submitted:
-
-        def title() -> str:  # made when shown: in the language of whoever sees it
-            return t(
-                "{settings} · init profile with {layers} layers",
-                settings=controls.describe(cfg),
-                layers=extra["layers"],
-            )
-
-        job = runner.Job(
-            f"{cfg.config_id}:{extra['layers']}",
-            title,
-            lambda live: runner.compute(PAGE, live, cfg, {"layers": extra["layers"]}),
-            cfg,
-        )
-    out = runner.experiment(PAGE, job, t("Press Run to train and record gradient norms (a few seconds)."))
+    request = (cfg, {"layers": extra["layers"]}) if submitted and cfg is not None else None
+    out = runner.experiment(PAGE, request, t("Press Run to train and record gradient norms (a few seconds)."))
     if out is not None:
         results(out)
 

@@ -76,10 +76,10 @@ def main():
     share.settings(PAGE, PARAMS)
     upload.uploader(PAGE)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.paired_job(cfg, submitted, lambda live, c: runner.compute(PAGE, live, c), controls.describe)
+    request = (cfg, {}) if submitted and cfg is not None else None
     out = runner.experiment(
         PAGE,
-        job,
+        request,
         t(
             "Press Run to train the default comparison: BatchNorm vs LayerNorm on batches of 2 mostly short, padded "
             "sentences (a few seconds)."

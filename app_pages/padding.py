@@ -112,26 +112,15 @@ def main():
     cfgs = None
     if cfg is not None and extra["lengths"] and extra["batching"]:
         cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))
-    job = None
-    if submitted and cfgs:
-
-        def title() -> str:  # made when shown: in the language of whoever sees it
-            return t(
-                "{settings} · lengths {lengths} · batching {batching} · {seeds} seed(s)",
-                settings=controls.describe(cfg, omit=("lengths", "batching", "seed", "task")),
-                lengths=", ".join(t(controls.LENGTH_LABELS[x]) for x in extra["lengths"]),
-                batching=", ".join(t(controls.BATCHING_LABELS[x]) for x in extra["batching"]),
-                seeds=extra["seeds"],
-            )
-
-        job = runner.Job(
-            f"{cfg.config_id}:{extra}",
-            title,
-            lambda live: experiments.compute(PAGE, cfg, extra, sweep=runner.live_sweep(live, loss_chart)),
-        )
-    elif submitted:
+    request = (cfg, extra) if submitted and cfgs else None
+    if submitted and not cfgs:
         st.error(t("Choose at least one length distribution and one batching."))
-    out = runner.experiment(PAGE, job, t("Press Run to sweep length distributions and batching (well under a minute)."))
+    out = runner.experiment(
+        PAGE,
+        request,
+        t("Press Run to sweep length distributions and batching (well under a minute)."),
+        chart=loss_chart,
+    )
     if out is not None:
         results(out)
 

@@ -123,8 +123,8 @@ def results(out: runner.Outcome):
 def main():
     share.settings(PAGE, PARAMS)
     cfg, _, submitted = controls.config_form(PAGE, BASE, FIELDS)
-    job = runner.paired_job(cfg, submitted, lambda live, c: runner.compute(PAGE, live, c), controls.describe)
-    out = runner.experiment(PAGE, job, t("Press Run to train and look inside the norm layers (a few seconds)."))
+    request = (cfg, {}) if submitted and cfg is not None else None
+    out = runner.experiment(PAGE, request, t("Press Run to train and look inside the norm layers (a few seconds)."))
     if out is not None:
         results(out)
 

@@ -3,18 +3,23 @@
 Run from the repository root::
 
     python -m benchmarks.soak --visitors 4 --minutes 3            # the long form
-    python -m benchmarks.soak --visitors 3 --rounds 2 --max-runs 1 --queue-wait 2 --json out.json
+    python -m benchmarks.soak --visitors 3 --rounds 2 --max-runs 1 --watch-timeout 2 --json out.json
 
 What it does: starts ``streamlit run streamlit_app.py`` headless on a free localhost port (no usage
 statistics), then drives ``--visitors`` simulated visitors at once, each a Chromium browser context
 (Debian's /usr/bin/chromium through Playwright; never a downloaded browser). Each round a visitor
 opens two pages by URL (the overview and one other page, each a fresh session), then opens the live
-page by a link that sets a small experiment (``?steps=100&seed=N``: a seed no one else uses, so it
-really trains) and presses Run; every third run (ten times as long) it presses Stop a second after the run starts.
+page by a link that sets a small experiment and presses Run. In odd rounds the experiment is the
+visitor's own (``?steps=S&seed=N``, a seed no one else uses); in even rounds every visitor asks for
+the same one (a seed of the round, three times as long), so they share one job (core/jobs.py). In
+each round one visitor in four presses Stop a second after the run starts, and one in four *leaves*
+then (opens the overview instead): ten times as long for a run of its own, so it is under way.
 A run ends as *completed* (results shown, titled with the link's steps and seed), *stopped* (the
 "Stopped" notice with partial results, or "Stopped before training began" when still queued),
-*refused* (the "server is busy" notice: see ui/slots.py) or *failed* (anything else, e.g. a
-timeout). Every page is checked for an exception or error element.
+*left*, *refused* (the "server is busy" notice: the queue is full) or *failed* (anything else, e.g. a
+timeout). Every page is checked for an exception or error element. After the last visitor and a
+rest longer than the jobs' watch timeout, the server's CPU time over three seconds says whether
+any run was left running.
 
 Memory: the server process's resident set size plus its children's, read from /proc every 0.5 s.
 Reported: the peak, the RSS when warm-up ended (every visitor finished its first round: imports,
@@ -27,7 +32,7 @@ scanned for tracebacks.
 
 Flags: ``--visitors N`` (4); ``--minutes M`` run rounds until M minutes have passed, or ``--rounds R``
 rounds per visitor; ``--steps S`` (100) training steps per run; ``--max-runs K`` and
-``--queue-wait S`` set BNLN_MAX_RUNS / BNLN_QUEUE_WAIT_S for the server (default: its own);
+``--watch-timeout S`` set BNLN_MAX_RUNS / BNLN_WATCH_TIMEOUT_S for the server (default: its own);
 ``--json [PATH]`` print (or write) the report as JSON; ``--log PATH`` the server's log
 (artifacts/soak_server.log).
 """
@@ -165,6 +170,7 @@ class Tally:
     failed: int = 0
     error_elements: int = 0
     stop_clicks: int = 0
+    left: int = 0
     run_seconds: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -201,8 +207,7 @@ async def _view(page, url: str, tally: Tally):
     await _check_errors(page, tally, url)
 
 
-async def _run_live(page, base: str, steps: int, seed: int, stop: bool, tally: Tally):
-    n = steps * 10 if stop else steps  # a run to be stopped gets time to be stopped
+async def _run_live(page, base: str, n: int, seed: int, stop: bool, tally: Tally, leave: bool = False):
     await _view(page, f"{base}/live?steps={n}&seed={seed}", tally)  # the settings come in by link
     await page.wait_for_selector('[data-testid="stForm"]', timeout=PAGE_TIMEOUT_MS)
     t0 = time.monotonic()
@@ -212,6 +217,11 @@ async def _run_live(page, base: str, steps: int, seed: int, stop: bool, tally: T
         await page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=20_000)
     except Exception:  # a run that ended (or was refused) before we looked
         pass
+    if leave:  # once the run is under way, go elsewhere: the page's script stops, its heartbeat ends
+        await page.wait_for_timeout(1000)
+        tally.left += 1
+        await _view(page, f"{base}/", tally)
+        return
     if stop:  # once the run is under way (its Stop button drawn, a moment of training), press Stop
         try:  # the Stop button, or the run already over (refused, or done before we looked)
             await page.wait_for_selector(f".st-key-live-stop button, {IDLE}", timeout=RUN_TIMEOUT_MS)
@@ -265,8 +275,12 @@ async def visitor(i: int, browser, base: str, args, deadline: float, warm: list,
             try:
                 await _view(page, f"{base}/", tally)
                 await _view(page, f"{base}/{TOUR[(i + round_) % len(TOUR)]}", tally)
-                seed = 1000 + 100 * i + round_  # unique: trained for real, not recalled
-                await _run_live(page, base, args.steps, seed, stop=(i + round_) % 3 == 2, tally=tally)
+                what = (i + round_) % 4  # 2: Stop, 3: leave
+                if round_ % 2 == 0:  # the same experiment for everyone in this round: one shared job
+                    seed, n = 500 + round_ + 1000 * args.salt, args.steps * 3
+                else:  # the visitor's own (a seed no one else uses: trained for real, not recalled)
+                    seed, n = 1000 + 100 * i + round_ + 100_000 * args.salt, args.steps * (10 if what >= 2 else 1)
+                await _run_live(page, base, n, seed, stop=what == 2, tally=tally, leave=what == 3)
             except Exception as e:
                 tally.failed += 1
                 tally.problems.append(f"visitor {i} round {round_}: {type(e).__name__}: {str(e)[:200]}")
@@ -302,8 +316,8 @@ def soak(args) -> dict:
     env = {}
     if args.max_runs is not None:
         env["BNLN_MAX_RUNS"] = str(args.max_runs)
-    if args.queue_wait is not None:
-        env["BNLN_QUEUE_WAIT_S"] = str(args.queue_wait)
+    if args.watch_timeout is not None:
+        env["BNLN_WATCH_TIMEOUT_S"] = str(args.watch_timeout)
     port = free_port()
     log_path = Path(args.log)
     t_start = time.monotonic()
@@ -313,8 +327,13 @@ def soak(args) -> dict:
     try:
         rss_idle = rss_bytes(proc.pid)
         tallies, warm_end = asyncio.run(drive(f"http://127.0.0.1:{port}", args, sampler))
-        time.sleep(args.rest)  # sessions of the last visitors close; their threads end
+        time.sleep(args.rest)  # sessions of the last visitors close, jobs nobody watches stop
         final_t = time.monotonic() - sampler.t0
+        from benchmarks.workshop import cpu_seconds
+
+        cpu0 = cpu_seconds(proc.pid)
+        time.sleep(3.0)
+        idle_cpu = cpu_seconds(proc.pid) - cpu0  # a run left training would take a core: about 3 s
     finally:
         sampler.stop()
         stop_server(proc)
@@ -333,7 +352,7 @@ def soak(args) -> dict:
         "minutes": round((time.monotonic() - t_start) / 60, 2),
         "steps_per_run": args.steps,
         "max_runs": args.max_runs,
-        "queue_wait_s": args.queue_wait,
+        "watch_timeout_s": args.watch_timeout,
         "page_views": total.page_views,
         "runs_started": total.runs_started,
         "runs_completed": total.completed,
@@ -341,6 +360,8 @@ def soak(args) -> dict:
         "runs_refused": total.refused,
         "runs_failed": total.failed,
         "stop_clicks": total.stop_clicks,
+        "runs_left_mid_run": total.left,
+        "server_cpu_s_in_3_s_after_rest": round(idle_cpu, 2),
         "error_elements": total.error_elements,
         "tracebacks_in_log": log.count("Traceback"),
         "run_seconds_median": round(statistics.median(total.run_seconds), 2) if total.run_seconds else None,
@@ -367,9 +388,12 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=0, help="rounds per visitor instead of --minutes")
     p.add_argument("--steps", type=int, default=100, help="training steps per run")
     p.add_argument("--max-runs", type=int, help="BNLN_MAX_RUNS for the server")
-    p.add_argument("--queue-wait", type=float, help="BNLN_QUEUE_WAIT_S for the server")
+    p.add_argument("--watch-timeout", type=float, help="BNLN_WATCH_TIMEOUT_S for the server")
     p.add_argument(
-        "--rest", type=float, default=5.0, help="seconds to wait after the last visitor before the final RSS"
+        "--salt", type=int, default=0, help="shifts every seed: a second soak on the same server trains anew"
+    )
+    p.add_argument(
+        "--rest", type=float, default=15.0, help="seconds to wait after the last visitor before the final RSS"
     )
     p.add_argument("--log", default=str(ROOT / "artifacts" / "soak_server.log"))
     p.add_argument("--json", nargs="?", const="-", help="print the report as JSON, or write it to PATH")
@@ -379,17 +403,21 @@ def parse_args(argv=None):
     return a
 
 
+def print_report(report: dict, json_to: str | None) -> None:
+    """``--json``: the report as JSON on stdout ("-") or in a file; else (and with a file) a table."""
+    if json_to == "-":
+        print(json.dumps(report))
+        return
+    if json_to:
+        Path(json_to).write_text(json.dumps(report, indent=2) + "\n")
+    width = max(len(k) for k in report)
+    for k, v in report.items():
+        print(f"{k:<{width}}  {v}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    report = soak(args)
-    if args.json == "-":
-        print(json.dumps(report))
-    else:
-        if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        width = max(len(k) for k in report)
-        for k, v in report.items():
-            print(f"{k:<{width}}  {v}")
+    print_report(soak(args), args.json)
     return 0
 
 

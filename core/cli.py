@@ -266,9 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.exit(2, f"error: --executor: must be one of {', '.join(EXECUTORS)}, got {_one_line(a.executor)!r}\n")
         if a.executor == "ray" and importlib.util.find_spec("ray") is None:
             parser.exit(2, "error: --executor: ray is not installed (pip install -r requirements-dev.txt)\n")
+        from core.report import Listen
         from core.sweep import run_sweep
 
-        run_sweep(cfgs, on_run=lambda p: results.append(p.result), executor=a.executor, address=a.address)
+        run_sweep(cfgs, Listen(cell=lambda p: results.append(p.result)), executor=a.executor, address=a.address)
         results.sort(key=lambda r: cfgs.index(r.config))  # as the cells were listed, however they finished
     elif a.command in ("generate", "probe"):
         what = a.probe if a.command == "probe" else a.command

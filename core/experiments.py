@@ -1,9 +1,9 @@
 """What each experiment page computes, without Streamlit: the frames behind its charts.
 
-A page runs ``compute`` live, passing a ``train`` that streams progress to the browser and a
-``sweep`` that redraws after each paired run; ``python -m core.precompute`` runs the very same
-function headless (``train_paired``, ``run_sweep``) for the guided scenarios. So a precomputed
-result and a live one of the same settings are the same numbers.
+A page runs ``compute`` as a shared job (core.jobs), whose ``Reporter`` hears each step and each
+finished paired run and tells the engine when nobody watches any more; ``python -m core.precompute``
+runs the very same function with no reporter for the guided scenarios. So a precomputed result and
+a live one of the same settings are the same numbers.
 
 Each page's experiment is one record (``Experiment``, in ``EXPERIMENTS``): its setup, the frames its
 charts read, and how it computes them, one paired run or a grid; the pages, the tour, the stored
@@ -15,6 +15,8 @@ depth of the gradient profile), by the names the page and its URL use.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,12 +37,12 @@ from core.deploy import deployment
 from core.generate import generations
 from core.leak import leaks
 from core.model import build_models
+from core.report import QUIET, Reporter, Stopped
 from core.sweep import After, init_grad_profile, run_sweep, sweep_configs
 from core.tasks import TASKS
 from core.train import RunResult, train_paired
 
 Frames = dict[str, pd.DataFrame]
-Progress = Callable[[str], None]  # one line saying what is being computed, after training
 # What the progress line says after training (English; a page shows it translated).
 WRITING = "writing: every model continues the same prompts…"
 PROFILING = "gradients at initialization, Pre and Post…"
@@ -48,14 +50,20 @@ PROBING = "probing: what moves each prediction, both ways…"
 DEPLOYING = "scoring: the held-out loss with four kinds of statistics…"
 
 
-def _quiet(text: str) -> None:
-    pass
+def train(cfg: RunConfig, report: Reporter) -> RunResult:
+    """``train_paired`` reporting to ``report``; told to stop, nothing more is computed (Stopped)."""
+    res = train_paired(cfg, report)
+    if res.stopped:
+        raise Stopped
+    return res
 
 
-Train = Callable[[RunConfig], RunResult]
-# A sweep: (cells, what to compute on each cell's models where it trained, what to do with each
-# result as it arrives) -> the summary. core.sweep.run_sweep headless; ui.runner.sweep with a chart.
-Sweep = Callable[[list[RunConfig], After | None, Callable[[RunResult], None] | None], pd.DataFrame]
+def sweep(cfgs: list[RunConfig], report: Reporter, after: After | None = None) -> pd.DataFrame:
+    """``run_sweep`` reporting each finished paired run to ``report``; told to stop, Stopped."""
+    summary = run_sweep(cfgs, report, after=after)
+    if report.should_stop():
+        raise Stopped
+    return summary
 
 
 @dataclass(frozen=True)
@@ -73,12 +81,6 @@ class Setup:
 MAX_SWEEP_STEPS = 20_000
 
 
-def headless_sweep(
-    cfgs: list[RunConfig], after: After | None = None, on_result: Callable[[RunResult], None] | None = None
-) -> pd.DataFrame:
-    return run_sweep(cfgs, on_run=(lambda p: on_result(p.result)) if on_result else None, after=after)
-
-
 def _capped(cfgs: list[RunConfig]) -> list[RunConfig]:
     total = sum(c.steps for c in cfgs)
     if total > MAX_SWEEP_STEPS:
@@ -91,12 +93,12 @@ def _capped(cfgs: list[RunConfig]) -> list[RunConfig]:
 
 
 # ---------------------------------------------------------------- one paired run
-def comparison(cfg: RunConfig, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
+def comparison(cfg: RunConfig, report: Reporter = QUIET) -> Frames:
     """The run's history and summary, and what each model writes (core.generate)."""
-    res = train(cfg)
+    res = train(cfg, report)
     frames = {"history": res.history, "summary": res.summary}
     if cfg.attention == "causal":  # an encoder does not write
-        progress(WRITING)
+        report.phase(WRITING)
         frames["generations"] = generations(trained(res), cfg)
     return frames
 
@@ -107,9 +109,9 @@ def trained(res: RunResult) -> dict:
     return {norm: model for norm, model in res.models.items() if norm not in gone}
 
 
-def per_token(cfg: RunConfig, train: Train = train_paired) -> Frames:
+def per_token(cfg: RunConfig, report: Reporter = QUIET) -> Frames:
     """Per-token statistics of every norm layer at initialization and after training."""
-    res = train(cfg)
+    res = train(cfg, report)
     stats_init, split_init = token_statistics(build_models(cfg), cfg, "init")
     stats_trained, split_trained = token_statistics(res.models, cfg, "trained")
     return {
@@ -119,32 +121,32 @@ def per_token(cfg: RunConfig, train: Train = train_paired) -> Frames:
     }
 
 
-def train_vs_inference(cfg: RunConfig, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
+def train_vs_inference(cfg: RunConfig, report: Reporter = QUIET) -> Frames:
     """The run, the batch-dependence probe, the held-out loss with each kind of statistics
     (core.deploy) and, in a causal model, the leak channels and the causality map in both modes
     (core.leak) and the generations."""
-    res = train(cfg)
+    res = train(cfg, report)
     models = trained(res)
     frames = {"history": res.history, "summary": res.summary}
     if not models:  # every model diverged: nothing to probe or to write with
         return frames
-    progress(PROBING)
+    report.phase(PROBING)
     frames["probe"] = probe_probabilities(models, cfg)
     if cfg.attention == "causal":  # in an encoder every output may read every input: nothing to leak
         frames["leak"], frames["causality"] = leaks(models, cfg)
-    progress(DEPLOYING)
+    report.phase(DEPLOYING)
     frames["deploy"] = deployment(models, cfg)
     if cfg.attention == "causal":
-        progress(WRITING)
+        report.phase(WRITING)
         frames["generations"] = generations(models, cfg)
     return frames
 
 
-def gradients(cfg: RunConfig, layers: int, train: Train = train_paired, progress: Progress = _quiet) -> Frames:
+def gradients(cfg: RunConfig, layers: int, report: Reporter = QUIET) -> Frames:
     """The run's gradient norms, and the per-layer profile at initialization of a ``layers``-deep
     model for Pre and Post placement."""
-    res = train(cfg)
-    progress(PROFILING)
+    res = train(cfg, report)
+    report.phase(PROFILING)
     return {"history": res.history, "profile": init_grad_profile(cfg.replace(n_layers=layers))}
 
 
@@ -186,20 +188,25 @@ def probe_config(cfgs: Sequence[RunConfig]) -> RunConfig | None:
     return next((c for c in cfgs if c.lengths != "fixed"), None)
 
 
-def batch_size(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
-    return {"summary": sweep(cfgs, None, None)}
+def batch_size(cfgs: list[RunConfig], report: Reporter = QUIET) -> Frames:
+    return {"summary": sweep(cfgs, report)}
 
 
-def padding(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
+def padding(cfgs: list[RunConfig], report: Reporter = QUIET) -> Frames:
     """The sweep's summary, and the pad-length probe on the models of ``probe_config(cfgs)``,
     computed where that cell trained (its models stay in its worker)."""
     probe_cfg, probe = probe_config(cfgs), {}
 
-    def keep_probe(result: RunResult):
-        probe.update(result.extra)
+    class KeepProbe(Reporter):  # the probe's frames arrive with its cell's result
+        def cell(self, progress):
+            probe.update(progress.result.extra)
+            report.cell(progress)
 
-    summary = sweep(cfgs, partial(pad_probe_of, probe_cfg) if probe_cfg else None, keep_probe)
-    return {"summary": summary, **probe}  # no probe: no run with pads, or stopped before it finished
+        def should_stop(self) -> bool:
+            return report.should_stop()
+
+    summary = sweep(cfgs, KeepProbe(), partial(pad_probe_of, probe_cfg) if probe_cfg else None)
+    return {"summary": summary, **probe}  # no probe: no run with pads
 
 
 def pad_probe_of(cfg: RunConfig, result: RunResult) -> Frames:
@@ -228,27 +235,30 @@ def padding_cells(cfg: RunConfig, extras: dict) -> list[RunConfig]:
     return padding_grid(cfg, extras["lengths"], extras["batching"], extras["seeds"])
 
 
-def fixes(cfgs: list[RunConfig], sweep: Sweep = headless_sweep) -> Frames:
-    return {"summary": sweep(cfgs, None, None)}
+def fixes(cfgs: list[RunConfig], report: Reporter = QUIET) -> Frames:
+    return {"summary": sweep(cfgs, report)}
 
 
-PairedRun = Callable[[RunConfig, dict, Train, Progress], Frames]  # (cfg, extras, train, progress) -> frames
+PairedRun = Callable[[RunConfig, dict, Reporter], Frames]  # (cfg, extras, report) -> frames
 
 
 @dataclass(frozen=True)
 class Experiment:
     """What one page computes, which everything else reads (its page, the tour, the stored results,
-    the tests): its key (the page's name), its setup (form and other settings), the frames its charts
-    read, and either ``paired`` (one paired run: the form's config, trained with ``train``) or
-    ``cells`` (a grid: the paired runs the settings ask for, raising ConfigError for an empty or too
-    large one) and ``swept`` (their frames, trained with ``sweep``)."""
+    the shared jobs, the tests): its key (the page's name), its setup (form and other settings), the
+    frames its charts read, and either ``paired`` (one paired run: the form's config) or ``cells``
+    (a grid: the paired runs the settings ask for, raising ConfigError for an empty or too large
+    one) and ``swept`` (their frames). ``title`` names a run of it in one line (English, translated
+    where shown): ``{settings}`` is the config without ``title_omit``, the other fields its extras."""
 
     key: str
     setup: Setup
     frames: tuple[str, ...]  # a bidirectional run has no generations, leak or causality map
     paired: PairedRun | None = None
     cells: Callable[[RunConfig, dict], list[RunConfig]] | None = None
-    swept: Callable[[list[RunConfig], Sweep], Frames] | None = None
+    swept: Callable[[list[RunConfig], Reporter], Frames] | None = None
+    title: str = "{settings}"
+    title_omit: tuple[str, ...] = ()
 
     @property
     def single_run(self) -> bool:
@@ -258,14 +268,21 @@ class Experiment:
         """The paired runs it trains."""
         return [cfg] if self.cells is None else self.cells(cfg, extras)
 
-    def compute(
-        self, cfg: RunConfig, extras: dict, train: Train = train_paired, sweep: Sweep = headless_sweep,
-        progress: Progress = _quiet,
-    ) -> Frames:  # fmt: skip
-        """The frames behind its charts for the form's ``cfg`` and the page's ``extras``."""
+    def job_key(self, cfg: RunConfig, extras: dict) -> str:
+        """Equal keys, equal frames: the experiment, the configs of the paired runs it trains (an
+        upload's content hash among them) and its other settings, whatever order they were chosen in."""
+        settings = {
+            k: sorted(v) if isinstance(v, list | tuple) else v for k, v in extras.items() if k in self.setup.extras
+        }
+        blob = json.dumps([self.key, [c.config_id for c in self.grid(cfg, extras)], settings], sort_keys=True)
+        return f"{self.key}:{hashlib.sha1(blob.encode()).hexdigest()[:16]}"
+
+    def compute(self, cfg: RunConfig, extras: dict, report: Reporter = QUIET) -> Frames:
+        """The frames behind its charts for the form's ``cfg`` and the page's ``extras``; told to
+        stop by ``report``, it raises Stopped."""
         if self.paired is not None:
-            return self.paired(cfg, extras, train, progress)
-        return self.swept(self.grid(cfg, extras), sweep)
+            return self.paired(cfg, extras, report)
+        return self.swept(self.grid(cfg, extras), report)
 
 
 LIVE_FIELDS = ("task", "norms", "batch_size", "lengths", "length_range", "batching", "placement", "attention",
@@ -278,7 +295,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "live",
             Setup(RunConfig(batch_size=2, lengths="longtail"), LIVE_FIELDS),
             ("history", "summary", "generations"),
-            paired=lambda cfg, extras, train, progress: comparison(cfg, train, progress),
+            paired=lambda cfg, extras, report: comparison(cfg, report),
         ),
         Experiment(  # short runs, scored once at the end: 5 batch sizes x 2 seeds in well under a minute
             "batch_size",
@@ -290,6 +307,8 @@ EXPERIMENTS: dict[str, Experiment] = {
             ("summary",),
             cells=batch_size_cells,
             swept=batch_size,
+            title="{settings} · batch sizes {sizes} · {seeds} seed(s)",
+            title_omit=("batch_size", "seed"),
         ),
         Experiment(
             "padding",
@@ -301,6 +320,8 @@ EXPERIMENTS: dict[str, Experiment] = {
             ("summary", "probe"),
             cells=padding_cells,
             swept=padding,
+            title="{settings} · lengths {lengths} · batching {batching} · {seeds} seed(s)",
+            title_omit=("lengths", "batching", "seed", "task"),
         ),
         Experiment(  # many pads to see
             "per_token",
@@ -309,7 +330,7 @@ EXPERIMENTS: dict[str, Experiment] = {
                 ("task", "norms", "batch_size", "lengths", "batching", "placement", "attention", "steps", "seed"),
             ),
             ("history", "stats", "splits"),
-            paired=lambda cfg, extras, train, progress: per_token(cfg, train),
+            paired=lambda cfg, extras, report: per_token(cfg, report),
         ),
         Experiment(  # the gap shows clearly
             "train_vs_inference",
@@ -318,7 +339,7 @@ EXPERIMENTS: dict[str, Experiment] = {
                 ("task", "norms", "batch_size", "lengths", "batching", "attention", "steps", "lr", "seed"),
             ),
             ("history", "summary", "probe", "leak", "causality", "deploy", "generations"),
-            paired=lambda cfg, extras, train, progress: train_vs_inference(cfg, train, progress),
+            paired=lambda cfg, extras, report: train_vs_inference(cfg, report),
         ),
         Experiment(  # the papers' fixes against LN and BN, decoder and encoder, small and large batches
             "fixes",
@@ -330,6 +351,8 @@ EXPERIMENTS: dict[str, Experiment] = {
             ("summary",),
             cells=fixes_cells,
             swept=fixes,
+            title="{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)",
+            title_omit=("batch_size", "seed"),
         ),
         Experiment(
             "gradients",
@@ -339,7 +362,8 @@ EXPERIMENTS: dict[str, Experiment] = {
                 {"layers": 6},  # deep enough for Post-norm's growth towards the output to show
             ),
             ("history", "profile"),
-            paired=lambda cfg, extras, train, progress: gradients(cfg, extras["layers"], train, progress),
+            paired=lambda cfg, extras, report: gradients(cfg, extras["layers"], report),
+            title="{settings} · init profile with {layers} layers",
         ),
     )
 }
@@ -352,18 +376,11 @@ def grid(page: str, cfg: RunConfig, extras: dict) -> list[RunConfig]:
     return EXPERIMENTS[page].grid(cfg, extras)
 
 
-def compute(
-    page: str,
-    cfg: RunConfig,
-    extras: dict,
-    train: Train = train_paired,
-    sweep: Sweep = headless_sweep,
-    progress: Progress = _quiet,
-) -> Frames:
+def compute(page: str, cfg: RunConfig, extras: dict, report: Reporter = QUIET) -> Frames:
     """The frames behind ``page``'s charts (its record's ``compute``)."""
     if page not in EXPERIMENTS:
         raise ValueError(f"no experiment on page {page!r}")
-    return EXPERIMENTS[page].compute(cfg, extras, train, sweep, progress)
+    return EXPERIMENTS[page].compute(cfg, extras, report)
 
 
 # ---------------------------------------------------------------- comparability, for the overview

@@ -39,8 +39,8 @@ import torch.nn.functional as F
 
 from core.config import RunConfig
 from core.data import IGNORE, Batch, eval_batches, eval_set
+from core.report import HISTORY_COLUMNS  # noqa: F401 (re-exported: a history's columns)
 
-HISTORY_COLUMNS = ["norm", "step", "tokens", "metric", "layer", "value"]
 RUN_COLUMNS = ["config_id", "task", "seed", "batch_size", "lengths", "batching", "placement"]
 # A run's summary, one row per model. batch_dependence: the forward probe (max |delta logit| of one
 # sentence across 8 batches); grad_batch_dependence: the same placements, the relative spread of

@@ -57,7 +57,6 @@ def run(
     after: Callable[[RunResult], dict] | None = None,
     address: str | None = None,
     should_stop: Callable[[], bool] | None = None,
-    on_wait: Callable[[], None] | None = None,
 ) -> Iterator[tuple[int, RunResult]]:
     """(index, result) of each cell as it finishes, each ``cell(cfg, after, corpus)`` run as a Ray
     task (``core.sweep.run_cell``, passed in so this module needs nothing of core.sweep); a stop
@@ -73,8 +72,6 @@ def run(
             ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
             for ref in ready:
                 yield refs[ref], ray.get(ref)
-            if not ready and on_wait:
-                on_wait()
     finally:
         for ref in pending:
             ray.cancel(ref)

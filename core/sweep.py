@@ -16,6 +16,7 @@ from core.config import EXECUTORS, MAX_SWEEP_RUNS, ConfigError, RunConfig, sweep
 from core.data import BatchStream, Corpus, register_corpus
 from core.metrics import GradNorms, loss_fn
 from core.model import build_models
+from core.report import QUIET, Listen, Reporter
 from core.train import RunResult, train_paired
 
 
@@ -41,7 +42,8 @@ def run_cell(
     memory of the process that parsed it, travels with its cell to a Ray worker."""
     if corpus is not None:
         register_corpus(corpus)
-    res = train_paired(cfg, should_stop=should_stop, workers=1, score_at_start=False, gradient_probe=True)
+    report = Listen(stop=should_stop)
+    res = train_paired(cfg, report, workers=1, score_at_start=False, gradient_probe=True)
     return replace(res, models={}, extra=after(res) if after else {})
 
 
@@ -50,13 +52,11 @@ After = Callable[[RunResult], dict]  # a top-level function (or a partial of one
 
 def run_sweep(
     cfgs: Sequence[RunConfig],
-    on_run: Callable[[SweepProgress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    report: Reporter = QUIET,
     parallel: int | None = None,
     executor: str = "local",
     address: str | None = None,
     after: After | None = None,
-    on_wait: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """Run each config (a paired run over its norms); one summary row per (config, norm), with
     the varying settings (lengths, batching, task, placement, attention) and the config id as
@@ -67,9 +67,8 @@ def run_sweep(
     process (default: one per core, at most 2; measured: worker processes instead were no faster,
     the cells being bound by arithmetic on both cores, and took twice the memory); ``"ray"``, as
     Ray tasks (core/ray_executor.py: a local Ray instance, or the cluster at ``address``).
-    ``on_run`` is called from this thread as each cell finishes, whatever its order, so a chart
-    draws the first points while the rest train; ``on_wait`` while none finished (every half
-    second). ``should_stop()`` ends the sweep: cells not started are dropped, local cells in flight
+    ``report.cell`` is called from this thread as each cell finishes, whatever its order, so a chart
+    draws the first points while the rest train. ``report.should_stop()`` ends the sweep: cells not started are dropped, local cells in flight
     stop at their next step, and the cells finished so far are returned."""
     parallel = max(1, parallel or min(2, os.cpu_count() or 1))
     if executor not in EXECUTORS:
@@ -78,7 +77,7 @@ def run_sweep(
     abandoned = threading.Event()  # set when this call ends early: local cells still training stop too
 
     def stop() -> bool:
-        return abandoned.is_set() or (should_stop is not None and should_stop())
+        return abandoned.is_set() or report.should_stop()
 
     def finished(i: int, res: RunResult):
         if res.stopped:
@@ -92,13 +91,12 @@ def run_sweep(
             attention=cfg.attention,
             config_id=cfg.config_id,
         )
-        if on_run:
-            on_run(SweepProgress(len(done), len(cfgs), res, _in_order(done)))
+        report.cell(SweepProgress(len(done), len(cfgs), res, _in_order(done)))
 
     if executor == "ray":
         from core import ray_executor
 
-        for i, res in ray_executor.run(cfgs, run_cell, after, address, should_stop, on_wait):
+        for i, res in ray_executor.run(cfgs, run_cell, after, address, report.should_stop):
             finished(i, res)
         return _in_order(done)
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="sweep") as pool:
@@ -109,8 +107,6 @@ def run_sweep(
                 ready, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in sorted(ready, key=futures.get):
                     finished(futures[fut], fut.result())
-                if not ready and on_wait:
-                    on_wait()
         finally:  # a Stop, an error or an exception from on_run: nothing trains on
             abandoned.set()
             for fut in futures:

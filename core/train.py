@@ -1,7 +1,7 @@
 """Paired trainer: several norm variants, same initial weights, same batches, in lockstep.
 
-Knows nothing of any UI: progress leaves through ``on_step`` (the dashboard's live chart is one
-such callback) and a ``should_stop`` callable ends the run early, keeping what was done.
+Knows nothing of any UI: progress leaves through a ``core.report.Reporter`` (the app's shared job
+is one), which is also asked before every step whether to stop early, keeping what was done.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -33,19 +32,7 @@ from core.metrics import (
     loss_fn,
 )
 from core.model import TinyTransformer, build_models
-
-Row = tuple  # (norm, step, tokens, metric, layer, value), see core.metrics.HISTORY_COLUMNS
-
-
-@dataclass
-class Progress:
-    """What ``on_step`` receives after each step: the rows that step added, and where we are."""
-
-    step: int  # steps completed
-    total: int
-    rows: list[Row]
-    diverged: dict[str, int]
-    elapsed: float
+from core.report import QUIET, Progress, Reporter, Row
 
 
 @dataclass
@@ -188,36 +175,36 @@ class _Member:
 
 def train_paired(
     cfg: RunConfig,
-    on_step: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    report: Reporter = QUIET,
     workers: int | None = None,
     score_at_start: bool = True,
     gradient_probe: bool = False,
 ) -> RunResult:
     """Train one model per norm in ``cfg.norms`` in lockstep and return their metrics.
 
-    All models start from the same weights (``build_models``) and see the same batches in the same
-    order (one ``BatchStream`` per run, seeded from cfg.seed). A model whose loss or gradient norm
-    becomes non-finite, or whose gradient norm exceeds cfg.diverge_grad_norm, is marked diverged at
-    that step and no longer trained; the others go on. ``should_stop()`` is checked before every
-    step; a stopped run still returns everything measured so far (``stopped=True``).
+        All models start from the same weights (``build_models``) and see the same batches in the same
+        order (one ``BatchStream`` per run, seeded from cfg.seed). A model whose loss or gradient norm
+        becomes non-finite, or whose gradient norm exceeds cfg.diverge_grad_norm, is marked diverged at
+        that step and no longer trained; the others go on. ``report.step`` hears each step and
+    ``report.should_stop()`` is asked before every
+        step; a stopped run still returns everything measured so far (``stopped=True``).
 
-    ``workers``: threads that step the models of a step concurrently (default: one per model, up to
-    the CPU count); the held-out passes are spread over the same threads, longest first, and this
-    thread draws the next batch while the models train. Each model's arithmetic is the same
-    whichever thread runs it, so the numbers do not depend on it; the pool lives only as long as
-    the run. ``score_at_start=False`` skips the held-out score at initialization (step 0), which
-    only the curves show; no number of the training changes. ``gradient_probe``: also measure each
-    model's ``grad_batch_dependence`` after training (core.leak; about 45 ms a model at batch 2, so
-    only where it is reported: the CLI and the sweeps); otherwise that column is NaN.
+        ``workers``: threads that step the models of a step concurrently (default: one per model, up to
+        the CPU count); the held-out passes are spread over the same threads, longest first, and this
+        thread draws the next batch while the models train. Each model's arithmetic is the same
+        whichever thread runs it, so the numbers do not depend on it; the pool lives only as long as
+        the run. ``score_at_start=False`` skips the held-out score at initialization (step 0), which
+        only the curves show; no number of the training changes. ``gradient_probe``: also measure each
+        model's ``grad_batch_dependence`` after training (core.leak; about 45 ms a model at batch 2, so
+        only where it is reported: the CLI and the sweeps); otherwise that column is NaN.
     """
     workers = workers or min(len(cfg.norms), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paired") as pool:
-        return _train(cfg, on_step, should_stop, pool, score_at_start, gradient_probe)
+        return _train(cfg, report, pool, score_at_start, gradient_probe)
 
 
 def _train(
-    cfg, on_step, should_stop, pool: ThreadPoolExecutor, score_at_start: bool = True, gradient_probe: bool = False
+    cfg, report: Reporter, pool: ThreadPoolExecutor, score_at_start: bool = True, gradient_probe: bool = False
 ) -> RunResult:
     t_start = time.perf_counter()
     models = build_models(cfg)
@@ -245,17 +232,16 @@ def _train(
             ]
         return out
 
-    def report(step: int, new: list[Row]):
-        if on_step:
-            diverged = {m.name: m.diverged_at for m in members if m.diverged_at is not None}
-            on_step(Progress(step, cfg.steps, new, diverged, time.perf_counter() - t_start))
+    def tell(step: int, new: list[Row]):
+        diverged = {m.name: m.diverged_at for m in members if m.diverged_at is not None}
+        report.step(Progress(step, cfg.steps, new, diverged, time.perf_counter() - t_start, rows))
 
     rows += (new := eval_rows(0) if score_at_start else [])
-    report(0, new)
+    tell(0, new)
     steps_done, stopped = 0, False
     batch = next(stream)
     for step in range(cfg.steps):
-        if should_stop is not None and should_stop():
+        if report.should_stop():
             stopped = True
             break
         alive = [m for m in members if m.diverged_at is None]
@@ -279,12 +265,12 @@ def _train(
         if steps_done % cfg.eval_every == 0 or steps_done == cfg.steps:
             new += eval_rows(steps_done)
         rows += new
-        report(steps_done, new)
+        tell(steps_done, new)
         batch = upcoming
 
     if stopped and steps_done % cfg.eval_every != 0 and steps_done > 0:
         rows += eval_rows(steps_done)  # a stopped run still ends on a held-out score
-    history = _history_frame(rows, cfg)
+    history = history_frame(rows, cfg)
     alive = [m for m in members if m.diverged_at is None]
     kinds = (batch_dependence, grad_batch_dependence) if gradient_probe else (batch_dependence,)
 
@@ -297,7 +283,7 @@ def _train(
     return RunResult(cfg, history, summary, models, time.perf_counter() - t_start, steps_done, stopped)
 
 
-def _history_frame(rows: list[Row], cfg: RunConfig) -> pd.DataFrame:
+def history_frame(rows: list[Row], cfg: RunConfig) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     for col in RUN_COLUMNS:
         df[col] = cfg.config_id if col == "config_id" else getattr(cfg, col)

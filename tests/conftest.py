@@ -24,12 +24,14 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def empty_store():
-    """No result recalled from an earlier test: every Run trains. A file whose every test needs it
+def empty_store(monkeypatch):
+    """A fresh job manager for the server (the app's default settings): no result recalled from an
+    earlier test and no job of one joined, so every Run trains. A file whose every test needs it
     says so once: ``pytestmark = pytest.mark.usefixtures("empty_store")``."""
+    from core import jobs
     from ui import runner
 
-    runner._shared_slot.clear()
+    monkeypatch.setattr(runner, "JOBS", jobs.JobManager())
 
 
 @pytest.fixture

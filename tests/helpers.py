@@ -47,3 +47,16 @@ def open_page(page: str, query: dict | None = None):
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def require_chromium():
+    """Skip without Debian's Chromium (fail if REQUIRE_BROWSER is set, as in CI) or Playwright."""
+    import os
+
+    import pytest
+
+    if not os.path.exists("/usr/bin/chromium"):
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail("no Chromium at /usr/bin/chromium: apt-get install -y chromium")
+        pytest.skip("no Chromium at /usr/bin/chromium")
+    pytest.importorskip("playwright.async_api")

@@ -5,13 +5,14 @@ widgets (few steps, one seed) so the whole file runs in a minute or two."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import jobs
 from core.config import NORMS, RunConfig
 from core.experiments import SETUPS
+from core.report import HISTORY_COLUMNS, Progress
 from core.train import train_paired
 from tests.helpers import CHARTS, PAGES, open_page, url_path
 from ui import runner
@@ -97,7 +98,7 @@ def test_live_trains_and_recalls_the_same_settings():
     first = at.session_state["live.outcome"]
     assert not first.stopped and first.data["history"]["step"].max() == 12
     run(at, "live")  # same settings: recalled from the store, not trained again
-    assert at.session_state["live.outcome"] is first
+    assert at.session_state["live.outcome"].data is first.data  # the stored job's own frames
 
 
 def test_live_display_options_change_the_charts():
@@ -135,30 +136,23 @@ def test_a_task_gets_the_sentence_lengths_it_takes(task, lengths):
     assert (cfg.task, cfg.lengths) == (task, lengths)
 
 
-@dataclass
-class StoppedLive:
-    """What a Stop leaves in session state: the job and its live area's partial results."""
-
-    history: object
-    started: float = 0.0
-    reached: str = "step 4 of 6"
-    queued: bool = False  # it had a run slot (ui.slots) and trained
-
-    def partial(self):
-        return {"history": self.history}
-
-
 def test_a_stopped_run_shows_its_partial_results():
-    res = train_paired(RunConfig(steps=6, eval_every=3, eval_size=16, batch_size=4))
+    """A job everyone left (here: stopped after step 4 of 6) gives its watcher the steps it trained,
+    with the line it had reached."""
+    cfg = RunConfig(steps=6, eval_every=3, eval_size=16, batch_size=4)
+    res = train_paired(cfg)
     partial = res.history[res.history["step"] <= 4]
     at = open_page("live")
-    job = runner.Job("stopped", "BatchNorm, LayerNorm · 6 steps", lambda live: {})
-    at.session_state["live.running"] = (job, StoppedLive(partial))
+    job = jobs.Job("stopped", lambda job: {}, runner.JOBS)
+    job.step(Progress(4, 6, [], {}, 0.5, list(partial[HISTORY_COLUMNS].itertuples(index=False, name=None))))
+    job.state = jobs.STOPPED
+    at.session_state["live.watching"] = runner.Watching(job, "visitor", "BatchNorm, LayerNorm · 6 steps", cfg)
     at.run()
     assert not at.exception
     assert at.warning and "Stopped" in at.warning[0].value and "step 4 of 6" in at.warning[0].value
     assert len(charts(at)) == CHARTS["live"] and "padding fraction" in metric_labels(at)
-    assert at.session_state["live.outcome"].stopped
+    out = at.session_state["live.outcome"]
+    assert out.stopped and out.data["history"]["step"].max() == 4 and "live.watching" not in at.session_state
 
 
 def test_batch_size_sweep():

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from benchmarks.workshop import TIMING_JS  # click, first chart mark and end, timed in the page
 from core.experiments import SETUPS
 from tests.helpers import ARTIFACTS, CHARTS, PAGES, url_path
 
@@ -27,27 +28,6 @@ VIEWPORT = {"width": 1400, "height": 1000}
 def shot(page: str) -> str:
     """A page's screenshot name: its place in the menu, then its name (1_overview, 2_tour, ...)."""
     return f"{PAGES.index(page) + 1}_{page}"
-
-
-# Records, in the page, when Run was clicked, when the first chart mark appeared and when the
-# script stopped running, with performance.now(): no polling delay in the numbers.
-TIMING_JS = """
-() => {
-  const t = window.__timing = {};
-  const app = document.querySelector('[data-testid="stApp"]');
-  document.addEventListener('click', e => {
-    if (e.target.closest('[data-testid="stBaseButton-primaryFormSubmit"]')) t.click = performance.now();
-  }, true);
-  new MutationObserver(() => {
-    const now = performance.now();
-    if (t.click === undefined) return;
-    if (t.first === undefined && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
-      t.first = now;
-    if (app.getAttribute('data-test-script-state') === 'running') t.running = true;
-    if (t.running && t.done === undefined && app.getAttribute('data-test-script-state') === 'notRunning') t.done = now;
-  }).observe(document.body, {subtree: true, childList: true, attributes: true});
-}
-"""
 
 
 def _wait_idle(page, timeout_ms: int = RUN_TIMEOUT_MS):

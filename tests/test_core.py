@@ -20,6 +20,7 @@ from core.metrics import (
     variance_split,
 )
 from core.model import build_models
+from core.report import Listen
 from core.train import train_paired
 
 SMALL = RunConfig(steps=30, eval_every=10, eval_size=32, norms=("bn", "masked_bn", "ln"))
@@ -240,7 +241,7 @@ def test_stop_flag_keeps_partial_results():
         calls["n"] += 1
         return calls["n"] > 7
 
-    res = train_paired(RunConfig(steps=50, eval_every=25, eval_size=16), should_stop=stop)
+    res = train_paired(RunConfig(steps=50, eval_every=25, eval_size=16), Listen(stop=stop))
     assert res.stopped and res.steps_done == 7
     assert res.history[res.history.metric == "train_loss"].step.max() == 6
     assert set(res.history[res.history.metric == "eval_loss"].step) == {0, 7}

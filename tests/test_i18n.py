@@ -67,6 +67,7 @@ def shown_texts() -> set[str]:
     texts.update(
         [experiments.WRITING, experiments.PROBING, experiments.PROFILING, experiments.DEPLOYING]
     )  # the progress line after training
+    texts.update(e.title for e in experiments.EXPERIMENTS.values() if e.title != "{settings}")  # a run's title
     texts.update(task.names["en"] for task in TASKS.values())
     texts.update(task.about["en"] for task in TASKS.values())
     texts.update(chart_texts())

@@ -19,10 +19,12 @@ import streamlit.testing.v1.app_test as app_test
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
+from core import experiments, jobs
 from core.config import LIMITS, RunConfig
+from core.report import Reporter
 from core.train import train_paired
 from tests.helpers import CHARTS, TIMEOUT, open_page
-from ui import runner, slots
+from ui import runner
 
 pytestmark = pytest.mark.usefixtures("empty_store")  # every Run trains
 
@@ -124,57 +126,71 @@ def test_live_page_shows_a_diverged_model_auto_stopped_and_exports_clean_csv(dow
 
 
 # ---------------------------------------------------------------- stopping and leaving
-def test_leaving_mid_run_ends_training_and_stop_keeps_partial_results(downloads, script_runners, monkeypatch):
-    """The server stops the script of a visitor who leaves (as AppTest's runner does here, from
-    another thread, once training has begun); the training threads end with it and the run slot is
-    returned. The rerun that follows (what a Stop click causes) shows the partial run, and its
-    download holds exactly the steps trained; the next run starts clean."""
-    assert not training_threads()
-    at = open_live(steps=3000, seed=11)  # far longer than the test: it must be cut short
+def run_until_step(at: AppTest, script_runners, monkeypatch, step: int = 20) -> dict:
+    """Press Run and, once training has passed ``step``, stop the visitor's script as the server
+    does when the visitor leaves or clicks (AppTest's runner, from another thread): the script
+    returns while the job trains on. Returns the step and the time reached when it was stopped."""
     started = threading.Event()
-    real_train = runner.train_paired
+    real_train = experiments.train_paired
+    latest = {"step": 0, "elapsed": 0.0}
+    requested: dict = {}
 
-    latest = {"step": 0, "elapsed": 0.0}  # the last step reported, and when
-    requested = {}
+    def watched(cfg, report):
+        class Seen(Reporter):
+            def step(self, p):
+                latest.update(step=p.step, elapsed=p.elapsed)
+                if p.step >= step:
+                    started.set()
+                report.step(p)
 
-    def watched(cfg, on_step=None, should_stop=None):
-        def step(p):
-            latest.update(step=p.step, elapsed=p.elapsed)
-            if p.step >= 20:
-                started.set()
-            on_step(p)
+            def should_stop(self):
+                return report.should_stop()
 
-        return real_train(cfg, on_step=step, should_stop=should_stop)
+        return real_train(cfg, Seen())
 
     def leave():
         if started.wait(TIMEOUT):
-            requested.update(latest)  # what had been trained when the visitor left
+            requested.update(latest)  # what had been trained when the visitor's script stopped
             script_runners[-1].request_stop()
 
-    monkeypatch.setattr(runner, "train_paired", watched)
+    monkeypatch.setattr(experiments, "train_paired", watched)
     threading.Thread(target=leave, daemon=True).start()
-    t0 = time.perf_counter()
     at.button(key="live.run").click().run()
-    stopped_in = time.perf_counter() - t0
-    assert started.is_set(), "training never reached step 20"
+    assert started.is_set(), f"training never reached step {step}"
     assert not at.exception, at.exception
-    assert stopped_in < 120, stopped_in  # 3000 steps would take minutes
-    time.sleep(0.5)
-    assert not training_threads(), training_threads()
-    assert slots.SLOTS.active == 0
+    return requested
 
-    at.run()  # the rerun after the interruption: the partial outcome
+
+def until(condition, timeout: float = TIMEOUT) -> float:
+    t0 = time.monotonic()
+    while not condition():
+        assert time.monotonic() - t0 < timeout, "timed out"
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def test_stop_keeps_partial_results_and_ends_the_job_nobody_else_watches(downloads, script_runners, monkeypatch):
+    """A Stop keeps what was trained up to the click: the partial run is shown, its download holds
+    exactly those steps, and the job (watched by nobody else) ends within about a step; the next run
+    starts clean."""
+    assert not training_threads()
+    at = open_live(steps=3000, seed=11)  # far longer than the test: it must be cut short
+    run_until_step(at, script_runners, monkeypatch)  # the script stops: the job trains on, watched
+    job = at.session_state["live.watching"].job
+    assert job.state == jobs.RUNNING
+    at.button(key="live.stop").click().run()  # the Stop click
     assert not at.exception, at.exception
+    until(lambda: job.finished and not training_threads(), 10)
+    assert job.state == jobs.STOPPED and runner.JOBS.stored(job.key) is None
     out = at.session_state["live.outcome"]
-    assert out.stopped
+    assert out.stopped and "live.watching" not in at.session_state
     assert any("Stopped" in w and "partial" in w for w in warnings(at)), warnings(at)
     assert len(at.get("vega_lite_chart")) == CHARTS["live"]
     trained = out.data["history"]
     last = int(trained[trained.metric == "train_loss"].step.max())
-    # Everything trained before the stop is kept, and training ends within about a redraw of it:
-    # at most 2 s worth of steps at the rate measured up to the stop (not the 3000 asked for).
-    rate = requested["step"] / requested["elapsed"]
-    assert requested["step"] - 1 <= last <= requested["step"] + 2.0 * rate, (requested, last, rate)
+    # Everything reported before the click is kept, and the job ends within 2 s worth of steps.
+    rate = job.progress.step / job.progress.elapsed
+    assert last <= job.progress.step <= last + 2 + 2.0 * rate, (last, job.progress.step, rate)
     export = csv_is_clean(downloads["live_history.csv"]())
     assert int(export[export.metric == "train_loss"].step.max()) == last
     assert (export.cfg_steps == 3000).all() and (export.cfg_seed == 11).all()
@@ -191,24 +207,139 @@ def test_leaving_mid_run_ends_training_and_stop_keeps_partial_results(downloads,
     assert not training_threads()
 
 
-class EarlyStop:
-    """A job stopped before its first step: its kept history is still empty."""
+def test_leaving_mid_run_ends_the_job_after_the_watch_timeout(script_runners, monkeypatch):
+    """A visitor who leaves (the server stops their script; no Stop) stops polling the job: with
+    nobody else watching, it ends about ``watch_timeout_s`` later and is not stored; coming back,
+    the visitor finds the partial run."""
+    monkeypatch.setattr(runner, "JOBS", jobs.JobManager(watch_timeout_s=1.0))
+    at = open_live(steps=3000, seed=13)
+    requested = run_until_step(at, script_runners, monkeypatch)
+    left = time.monotonic()
+    job = at.session_state["live.watching"].job
+    until(lambda: job.finished and not training_threads(), 30)
+    assert time.monotonic() - left < 1.0 + 3.0  # the timeout, a poll and a step
+    assert job.state == jobs.STOPPED and runner.JOBS.stored(job.key) is None
+    assert job.progress.step > requested["step"]  # it trained on while nobody had yet given up on it
+    at.run()  # back on the page
+    assert not at.exception, at.exception
+    out = at.session_state["live.outcome"]
+    assert out.stopped and int(out.data["history"].step.max()) == job.progress.step
+    assert any("Stopped" in w and "partial" in w for w in warnings(at)), warnings(at)
 
-    queued, started, reached, cancelled = False, 0.0, "", False
 
-    def partial(self):
-        return {"history": runner.history_frame([], RunConfig())}
+def test_a_rerun_while_training_goes_on_watching(script_runners, monkeypatch):
+    """A rerun mid-run is not a Stop: the page watches the same job to its
+    end, trained once."""
+    at = open_live(steps=60, seed=14)
+    run_until_step(at, script_runners, monkeypatch, step=5)
+    job = at.session_state["live.watching"].job
+    at.run()  # a rerun (as a widget change or a second look causes) watches on, to the end
+    assert not at.exception, at.exception
+    out = at.session_state["live.outcome"]
+    assert job.state == jobs.DONE and not out.stopped and out.data is job.result
+    assert out.data["history"].step.max() == 60
 
 
-def test_a_stop_before_the_first_step_keeps_the_earlier_results():
+class Holder:
+    """Another visitor's job holding the server's only slot until released."""
+
+    def __init__(self, manager: jobs.JobManager):
+        self.release = threading.Event()
+        self.job = manager.join("someone else's", lambda job: self.release.wait(TIMEOUT) and {}, "other")
+        until(lambda: self.job.state == jobs.RUNNING)
+
+
+def test_a_full_queue_refuses_with_a_message_and_keeps_settings_and_results(monkeypatch):
+    """With the only slot taken and no room in the queue, Run is refused at once with a clear
+    message; the visitor's settings and earlier results stay, and the retry runs them."""
+    manager = jobs.JobManager(slots=1, queue_limit=0)
+    monkeypatch.setattr(runner, "JOBS", manager)
     at = open_live(steps=6)
     at.button(key="live.run").click().run()
     first = at.session_state["live.outcome"]
-    at.session_state["live.running"] = (runner.Job("early", "t", lambda live: {}), EarlyStop())
-    at.run()  # the rerun after that Stop
-    assert not at.exception, at.exception
-    assert any("Stopped before training began" in w for w in warnings(at)), warnings(at)
-    assert at.session_state["live.outcome"] is first and len(at.get("vega_lite_chart")) == CHARTS["live"]
+    assert not first.stopped
+
+    holder = Holder(manager)
+    try:
+        set_form(at, steps=7, seed=5)
+        t0 = time.perf_counter()
+        at.button(key="live.run").click().run()
+        assert time.perf_counter() - t0 < 30
+        assert not at.exception, at.exception
+        busy = [w for w in warnings(at) if "busy" in w]
+        assert len(busy) == 1 and "Run again" in busy[0] and "queue" in busy[0], warnings(at)
+        assert at.session_state["live.outcome"] is first  # earlier results still shown
+        assert len(at.get("vega_lite_chart")) == CHARTS["live"]
+        assert at.number_input(key="live.steps").value == 7 and at.number_input(key="live.seed").value == 5
+        assert "live.watching" not in at.session_state
+        at.run()  # any rerun (a display option, a late Stop click) still says why nothing new appeared
+        assert any("busy" in w for w in warnings(at)) and at.session_state["live.outcome"] is first
+    finally:
+        holder.release.set()
+    until(lambda: holder.job.finished)
+    at.button(key="live.run").click().run()  # the retry, with a free slot, runs those settings
+    assert not at.exception and not any("busy" in w for w in warnings(at))
+    out = at.session_state["live.outcome"]
+    assert out.config.steps == 7 and out.config.seed == 5 and not out.stopped
+
+
+def test_a_queued_visitor_sees_their_place_and_stop_leaves_the_queue(monkeypatch, script_runners):
+    """Behind a running job, Run queues: the visitor sees their place and a rough wait. Stop takes
+    the job out of the queue at once (it never trains), the earlier results stay, and the rerun
+    says nothing was trained; with the slot free, the same settings train."""
+    manager = jobs.JobManager(slots=1)
+    monkeypatch.setattr(runner, "JOBS", manager)
+    at = open_live(steps=6, seed=20)
+    at.button(key="live.run").click().run()
+    first = at.session_state["live.outcome"]
+    holder = Holder(manager)
+    try:
+        set_form(at, seed=21)
+
+        def leave():  # the script stops once the queue position was drawn (it redraws twice a second)
+            until(lambda: manager.counts()["queued"] == 1)
+            time.sleep(1.0)
+            script_runners[-1].request_stop()
+
+        threading.Thread(target=leave, daemon=True).start()
+        at.button(key="live.run").click().run()
+        assert not at.exception, at.exception
+        lines = [p.proto.text for p in at.get("progress")]
+        assert any("in the queue: 1 of 1" in line and "to wait" in line for line in lines), lines
+        job = at.session_state["live.watching"].job
+        at.button(key="live.stop").click().run()
+        assert not at.exception, at.exception
+        assert job.state == jobs.STOPPED and manager.counts()["queued"] == 0
+        assert any("Stopped before training began" in w for w in warnings(at)), warnings(at)
+        assert at.session_state["live.outcome"] is first and "live.watching" not in at.session_state
+        assert len(at.get("vega_lite_chart")) == CHARTS["live"]
+        assert holder.job.state == jobs.RUNNING and not training_threads()
+    finally:
+        holder.release.set()
+    until(lambda: holder.job.finished)
+    at.button(key="live.run").click().run()  # a free slot: the same settings now train
+    assert not at.exception and at.session_state["live.outcome"].config.seed == 21
+
+
+def test_visitors_asking_for_the_same_run_share_one_training(monkeypatch):
+    """Two sessions press Run on the same settings at once: one training, both see its results."""
+    trained: list = []
+    real_train = experiments.train_paired
+
+    def counted(cfg, report):
+        trained.append(cfg)
+        return real_train(cfg, report)
+
+    monkeypatch.setattr(experiments, "train_paired", counted)
+    pages = [open_live(steps=80, seed=31), open_live(steps=80, seed=31)]
+    threads = [threading.Thread(target=lambda at=at: at.button(key="live.run").click().run()) for at in pages]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(TIMEOUT)
+    outs = [at.session_state["live.outcome"] for at in pages]
+    assert len(trained) == 1 and outs[0].data is outs[1].data and not outs[0].stopped
+    assert outs[0].data["history"].step.max() == 80
 
 
 # ---------------------------------------------------------------- concurrency
@@ -233,128 +364,6 @@ def test_concurrent_runs_get_exactly_the_numbers_they_get_alone():
     assert not any(t.is_alive() for t in threads), "a concurrent run never finished"
     for a, b in zip(alone, together, strict=True):
         pd.testing.assert_frame_equal(a, b)
-
-
-def test_run_slots_bound_wait_and_refuse():
-    gate = slots.RunSlots(limit=1, wait_s=0.4)
-    gate.acquire()
-    waits: list[float] = []
-    t0 = time.monotonic()
-    with pytest.raises(slots.Busy) as busy:
-        gate.acquire(on_wait=waits.append)  # the bound is 1: refused after the short wait
-    refused_in = time.monotonic() - t0
-    assert 0.35 <= refused_in < 3 and waits and busy.value.limit == 1
-    gate.release()
-    gate.acquire()  # free again: taken at once
-
-    # A waiter gets the slot as soon as the holder lets go, well before its wait runs out.
-    patient = slots.RunSlots(limit=1, wait_s=30)
-    patient.acquire()
-    got: list[float] = []
-
-    def waiter():
-        start = time.monotonic()
-        patient.acquire()
-        got.append(time.monotonic() - start)
-
-    t = threading.Thread(target=waiter)
-    t.start()
-    time.sleep(0.3)
-    patient.release()
-    t.join(timeout=10)
-    assert not t.is_alive() and got and got[0] < 5, got
-    assert patient.active == 1
-    with pytest.raises(RuntimeError):
-        slots.RunSlots(1, 0).release()
-
-
-def test_run_slots_from_the_environment(monkeypatch):
-    for raw, want in [
-        ("2", 2),
-        ("0", 1),
-        ("1000", 64),
-        ("abc", slots.DEFAULT_MAX_RUNS),
-        ("2.5", slots.DEFAULT_MAX_RUNS),
-    ]:
-        monkeypatch.setenv("BNLN_MAX_RUNS", raw)
-        assert slots._env_number("BNLN_MAX_RUNS", slots.DEFAULT_MAX_RUNS, 1, 64, int) == want
-    for raw, want in [("5", 5.0), ("-1", 0.0), ("nan", slots.DEFAULT_QUEUE_WAIT_S), ("x", slots.DEFAULT_QUEUE_WAIT_S)]:
-        monkeypatch.setenv("BNLN_QUEUE_WAIT_S", raw)
-        assert slots._env_number("BNLN_QUEUE_WAIT_S", slots.DEFAULT_QUEUE_WAIT_S, 0, 600) == want
-
-
-def test_a_busy_server_refuses_with_a_message_and_keeps_settings_and_results(monkeypatch):
-    """With the bound at 1 and another session's run holding the slot, Run is refused after the
-    short wait with a clear message; the visitor's settings and earlier results stay."""
-    gate = slots.RunSlots(limit=1, wait_s=0.5)
-    monkeypatch.setattr(slots, "SLOTS", gate)
-    at = open_live(steps=6)
-    at.button(key="live.run").click().run()
-    first = at.session_state["live.outcome"]
-    assert not first.stopped and gate.active == 0
-
-    gate.acquire()  # another visitor's run
-    try:
-        set_form(at, steps=7, seed=5)
-        t0 = time.perf_counter()
-        at.button(key="live.run").click().run()
-        assert time.perf_counter() - t0 < 60
-        assert not at.exception, at.exception
-        busy = [w for w in warnings(at) if "busy" in w]
-        assert len(busy) == 1 and "Run again" in busy[0], warnings(at)
-        assert at.session_state["live.outcome"] is first  # earlier results still shown
-        assert len(at.get("vega_lite_chart")) == CHARTS["live"]
-        assert at.number_input(key="live.steps").value == 7 and at.number_input(key="live.seed").value == 5
-        assert "live.running" not in at.session_state
-        at.run()  # any rerun (a display option, a late Stop click) still says why nothing new appeared
-        assert any("busy" in w for w in warnings(at)) and at.session_state["live.outcome"] is first
-    finally:
-        gate.release()
-    at.button(key="live.run").click().run()  # the retry, with a free slot, runs those settings
-    assert not at.exception and not any("busy" in w for w in warnings(at))
-    out = at.session_state["live.outcome"]
-    assert out.config.steps == 7 and out.config.seed == 5 and not out.stopped
-    assert gate.active == 0
-
-
-def test_stop_while_waiting_for_a_slot_trains_nothing_and_says_so(monkeypatch, script_runners):
-    """A visitor who gives up while queued (Stop, or leaving) is out of the queue at once, the slot
-    they never got is not taken, and the rerun says that nothing was trained."""
-    waiting = threading.Event()
-
-    class Watched(slots.RunSlots):
-        def acquire(self, on_wait=None):
-            def seen(left):
-                waiting.set()
-                if on_wait is not None:
-                    on_wait(left)
-
-            return super().acquire(on_wait=seen)
-
-    gate = Watched(limit=1, wait_s=120)
-    monkeypatch.setattr(slots, "SLOTS", gate)
-    at = open_live(steps=6, seed=21)
-    gate.acquire()  # another visitor's run
-    try:
-
-        def leave():
-            if waiting.wait(TIMEOUT):
-                script_runners[-1].request_stop()
-
-        threading.Thread(target=leave, daemon=True).start()
-        t0 = time.perf_counter()
-        at.button(key="live.run").click().run()
-        assert time.perf_counter() - t0 < 60  # out of the queue long before its 120 s wait
-        assert waiting.is_set() and not at.exception, at.exception
-        at.run()  # the rerun after the Stop
-        assert not at.exception, at.exception
-        assert any("Stopped before training began" in w for w in warnings(at)), warnings(at)
-        assert "live.outcome" not in at.session_state and "live.running" not in at.session_state
-        assert gate.active == 1 and not training_threads()
-    finally:
-        gate.release()
-    at.button(key="live.run").click().run()  # a free slot: the same settings now train
-    assert not at.exception and at.session_state["live.outcome"].config.seed == 21 and gate.active == 0
 
 
 # ---------------------------------------------------------------- nonsense in the URL

@@ -208,7 +208,7 @@ def test_a_share_link_reproduces_the_settings_and_the_numbers(page):
     assert set(address_bar.items()) <= set(query.items())  # the address bar: the non-defaults only
     assert {k: query[k] for k in address_bar} == address_bar
 
-    runner._shared_slot.clear()  # the link's run trains again: no recall of the first one
+    runner.JOBS.forget()  # the link's run trains again: no recall of the first one
     linked = open_page(page, query)
     assert not linked.warning, [w.value for w in linked.warning]
     drawn = widget_keys(linked, page)  # before Run: no result widgets yet

@@ -15,6 +15,7 @@ from core import experiments
 from core.cli import main as cli
 from core.config import RunConfig
 from core.data import parse_corpus, register_corpus
+from core.report import Listen
 from core.sweep import run_sweep, sweep_configs
 from core.train import train_paired
 
@@ -33,7 +34,7 @@ def alone() -> pd.DataFrame:
 
 def test_parallel_cells_give_the_numbers_each_has_alone_in_config_order(alone):
     arrived = []
-    summary = run_sweep(CELLS, on_run=lambda p: arrived.append((p.done, p.result.config, len(p.summary))))
+    summary = run_sweep(CELLS, Listen(cell=lambda p: arrived.append((p.done, p.result.config, len(p.summary)))))
     pd.testing.assert_frame_equal(summary[NUMBERS], alone, check_exact=True)
     assert [n for n, _, _ in arrived] == [1, 2, 3, 4] and {c for _, c, _ in arrived} == set(CELLS)
     assert [rows for _, _, rows in arrived] == [2, 4, 6, 8], "the summary so far grows with every cell"
@@ -54,7 +55,7 @@ def test_a_cell_of_an_uploaded_text_trains_in_a_sweep_too():
 def test_a_stop_ends_the_sweep_at_once_with_what_finished():
     cells = sweep_configs(BASE.replace(steps=400), batch_sizes=(2,), seeds=range(6))
     done, started = [], time.perf_counter()
-    summary = run_sweep(cells, on_run=lambda p: done.append(p.done), should_stop=lambda: len(done) >= 1)
+    summary = run_sweep(cells, Listen(cell=lambda p: done.append(p.done), stop=lambda: len(done) >= 1))
     assert time.perf_counter() - started < 60
     assert done[:1] == [1] and len(done) <= 2 and len(summary) == len(done) * 2, done
 

@@ -1,44 +1,44 @@
-"""Running an experiment from a page: live progress, a Stop button, partial results, caching.
+"""From Run to chart: a page asks for its experiment, and the visitor watches the shared job.
 
-A page calls ``experiment(page, Job(key, title, work), hint)``. ``work(live)`` does the heavy
-part, reports through ``live`` (progress bar, live charts) and returns a dict of DataFrames, the
-data behind the page's charts. The outcome goes into ``st.session_state`` (the page shows it on every rerun and
-when the visitor comes back to the page) and, if the job ran to the end, into a shared bounded
-store, so the same settings come back instantly, for this visitor and the next.
+A page calls ``experiment(page, request, hint, chart)``, where ``request`` is the form's
+``(config, extras)`` when it was submitted. The experiment's record (core.experiments) keys and
+titles the job; the server's one ``JOBS`` manager (core.jobs) returns the stored outcome of the same
+key, or lets the visitor join the job already running, or queues a new one. Training runs in the
+job's own thread, never in the visitor's script; the script *watches*: it polls the job twice a
+second (that poll is its heartbeat), draws the queue position or the progress line and the live
+charts, and when the job completes keeps the outcome in ``st.session_state``, so the page shows it
+on every rerun and when the visitor comes back.
 
-Stop: the button is drawn before the work starts. A click makes Streamlit rerun the page, which
-interrupts this script at its next Streamlit call (the throttled redraws). What ``work`` registered
-with ``live.keep`` is then turned into a partial outcome by ``outcome(page)`` on that rerun.
+Stop ends this visitor's watching (the job stops when nobody watches any more) and keeps the partial
+results. A rerun (a display option, a second look at the page) goes on watching; leaving the page or
+the app ends the heartbeat, and a job nobody polls for ``watch_timeout_s`` stops.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import charts, experiments
+from core import charts, experiments, jobs
 from core.config import NORM_LABELS, RunConfig
-from core.metrics import HISTORY_COLUMNS, RUN_COLUMNS
-from core.sweep import After, SweepProgress, run_sweep
-from core.train import Progress, RunResult, train_paired
-from ui import show, slots
-from ui.controls import DEFAULT_SMOOTH
+from core.metrics import HISTORY_COLUMNS
+from ui import controls, show
 from ui.i18n import lang, t
 
-STORE_ENTRIES = 24  # completed outcomes kept for everyone (a few MB each)
-STORE_TTL_S = 6 * 3600
+JOBS = jobs.from_environment()  # one per server process: every session's jobs and their queue
 # At most two redraws a second. A redraw costs the browser about 0.1 s of CPU (two charts
 # re-rendered, whatever their size): at 7 a second, a browser on the same two cores as the server
 # spent about one core on them, taken from training. At 2 a second a default run completes as fast
 # as with no live redraws at all (python -m benchmarks.app_vs_cli).
 REDRAW_S = 0.5
-
+LIVE_CURVES = {"loss": charts.LOSS_SERIES, "grad": charts.GRAD_SERIES}  # the live charts of one paired run
+Request = tuple[RunConfig, dict]  # a submitted form: its config and the page's other settings
 
 # A title, or a function making it: made when shown, it is in the language of whoever sees it (an
 # outcome in the shared store is shown to every visitor who asks for the same settings).
@@ -61,169 +61,140 @@ class Outcome:
     config: RunConfig | None = None  # the run's config, for exports, when the job is one paired run
 
 
-@st.cache_resource(max_entries=STORE_ENTRIES, ttl=STORE_TTL_S, show_spinner=False)
-def _shared_slot(key: str) -> dict:
-    """A box per job key, shared by all sessions, bounded and expiring. st.cache_data cannot hold
-    these results: they are produced while drawing live, and a cached function that draws breaks
-    on a cache hit; so the live run fills the box and later runs read it."""
-    return {}
-
-
-class Live:
-    """The live area of a running job: Stop button, progress bar, live charts, and the partial
-    results a Stop would leave (``keep``). All of it disappears when the job completes."""
-
-    def __init__(self, page: str):
-        self._box = st.empty()
-        self.area = self._box.container()
-        self.area.button(
-            t("Stop"), key=f"{page}.stop", icon=":material/stop_circle:", help=t("Keeps what has been done so far")
-        )
-        self._bar = self.area.progress(0.0, text=t("starting…"))
-        self._kept: dict[str, Callable[[], pd.DataFrame]] = {}
-        self.cancelled = False  # set once the partial results are taken: the work stops at its next step
-        self.queued = True  # until the job holds one of the server's run slots (ui.slots)
-        self.reached = ""
-        self._last_draw = float("-inf")
-        self.started = time.perf_counter()
-
-    def keep(self, name: str, make: Callable[[], pd.DataFrame]):
-        """Register how to build the frame ``name`` from what has been done so far. ``make`` may run
-        while the work goes on in another thread: it must read a snapshot, not a growing list."""
-        self._kept[name] = make
-
-    def partial(self) -> dict[str, pd.DataFrame]:
-        """What the interrupted work had done. Streamlit starts the rerun that follows a Stop (or a
-        page change) before the old script thread has reached its next Streamlit call and died, so
-        the work may still be running: tell it to stop, and build from snapshots (see ``keep``)."""
-        self.cancelled = True
-        return {name: make() for name, make in self._kept.items()}
-
-    def due(self) -> bool:
-        """True at most every REDRAW_S seconds: the moment to redraw (and to be interruptible)."""
-        now = time.perf_counter()
-        if now - self._last_draw < REDRAW_S:
-            return False
-        self._last_draw = now
-        return True
-
-    def progress(self, fraction: float, text: str):
-        self.reached = text
-        self._bar.progress(min(max(fraction, 0.0), 1.0), text=text)
-
-    def close(self):
-        self._box.empty()
-
-
-def _running_key(page: str) -> str:
-    return f"{page}.running"
-
-
-def _outcome_key(page: str) -> str:
-    return f"{page}.outcome"
-
-
 @dataclass(frozen=True)
-class Job:
-    """Heavy work a page asks for: ``key`` identifies its result (equal keys, equal results)."""
+class Watching:
+    """What a visitor watches on a page: the job, as which watcher, and how to title its outcome."""
 
-    key: str
-    title: Title  # one line saying what runs
-    work: Callable[[Live], dict[str, pd.DataFrame]]
-    config: RunConfig | None = None
-
-
-def paired_job(cfg: RunConfig, submitted: bool, work: Callable[[Live, RunConfig], dict], describe) -> Job | None:
-    """The job of a page that trains one paired run, when its form was submitted: ``work(live, cfg)``,
-    keyed by the config and titled ``describe(cfg)`` (made when shown, in the viewer's language)."""
-    if not submitted:
-        return None
-    return Job(cfg.config_id, lambda: describe(cfg), lambda live: work(live, cfg), cfg)
+    job: jobs.Job
+    watcher: str
+    title: Title
+    config: RunConfig | None  # for a paired run: its partial history's run columns and the exports
 
 
-def run_job(page: str, job: Job) -> None:
-    """Run ``job`` live (or recall its stored outcome) and leave the outcome in session state."""
-    st.session_state.pop(_refused_key(page), None)  # a new attempt
-    slot = _shared_slot(f"{page}:{job.key}")
-    if "outcome" in slot:
-        st.session_state[_outcome_key(page)] = slot["outcome"]
-        return
-    live = Live(page)
-    st.session_state[_running_key(page)] = (job, live)  # from now on a Stop finds it (see outcome)
-    if not _take_slot(page, live):
-        if st.session_state.get(_running_key(page), (None, None))[1] is live:
-            del st.session_state[_running_key(page)]
-        return
+def _key(page: str, what: str) -> str:
+    return f"{page}.{what}"
+
+
+# ---------------------------------------------------------------- asking
+LABELS = {
+    "lengths": controls.LENGTH_LABELS,
+    "batching": controls.BATCHING_LABELS,
+    "attentions": controls.ATTENTION_LABELS,
+}
+
+
+def title(page: str, cfg: RunConfig, extras: dict) -> str:
+    """The record's one line for this run, in the visitor's language: its settings, then its
+    other settings (named choices in their canonical order, batch sizes sorted)."""
+    exp = experiments.EXPERIMENTS[page]
+    values = {}
+    for name, value in extras.items():
+        if name in LABELS:
+            values[name] = ", ".join(t(label) for key, label in LABELS[name].items() if key in value)
+        else:
+            values[name] = sorted(value) if isinstance(value, list | tuple) else value
+    return t(exp.title, settings=controls.describe(cfg, omit=exp.title_omit), **values)
+
+
+def ask(page: str, cfg: RunConfig, extras: dict) -> None:
+    """Join (or start, or recall) the job of ``page``'s experiment for these settings."""
+    st.session_state.pop(_key(page, "refused"), None)  # a new attempt
+    exp = experiments.EXPERIMENTS[page]
+    if (old := st.session_state.pop(_key(page, "watching"), None)) is not None:
+        JOBS.leave(old.job, old.watcher)  # a new request replaces what this visitor watched here
+    watcher = uuid.uuid4().hex
     try:
-        data = job.work(live)
-    except Exception:  # a bug, not a Stop (Streamlit's interrupts are BaseExceptions): no partial
-        del st.session_state[_running_key(page)]
-        raise
-    finally:  # also on a Stop or when the visitor leaves: Streamlit's interrupt passes through here
-        slots.SLOTS.release()
-    done = Outcome(job.title, data, time.perf_counter() - live.started, config=job.config)
-    del st.session_state[_running_key(page)]
-    st.session_state[_outcome_key(page)] = slot["outcome"] = done
-    live.close()
+        job = JOBS.join(exp.job_key(cfg, extras), lambda j: experiments.compute(page, cfg, extras, report=j), watcher)
+    except jobs.QueueFull as full:
+        st.session_state[_key(page, "refused")] = full.limit
+        return
+    watching = Watching(job, watcher, lambda: title(page, cfg, extras), cfg if exp.single_run else None)
+    if job.finished:
+        _settle(page, watching)
+    else:
+        st.session_state[_key(page, "watching")] = watching
 
 
-def _refused_key(page: str) -> str:
-    return f"{page}.refused"
+def _stop(page: str) -> None:
+    """The Stop button's callback (run before the rerun it causes): stop watching, keep what the job
+    has computed so far, and leave it (it stops if nobody else watches)."""
+    watching = st.session_state.pop(_key(page, "watching"), None)
+    if watching is None:
+        return
+    JOBS.leave(watching.job, watching.watcher)
+    _keep_partial(page, watching)
 
 
-def _take_slot(page: str, live: Live) -> bool:
-    """A slot among the server's concurrent runs (see ui.slots), waiting a little if all are taken.
-    Refused, the visitor is told to retry (``experiment`` says so until the next attempt, also on a
-    rerun); their settings and earlier results stay as they were. Stopped while waiting (the rerun
-    that follows cancels ``live``), the slot is handed back."""
-    try:
-        slots.SLOTS.acquire(
-            on_wait=lambda left: live.progress(
-                0.0, t("waiting for a free slot: the server is training for other visitors ({left:.0f} s)…", left=left)
-            )
-        )
-    except slots.Busy as busy:
-        st.session_state[_refused_key(page)] = busy.limit
-        live.close()
-        return False
-    live.queued = False
-    if live.cancelled:  # Stop was pressed while waiting, and the rerun has said so: hand the slot back
-        slots.SLOTS.release()
-        return False
-    return True
-
-
-def outcome(page: str) -> Outcome | None:
-    """The page's latest outcome; a job interrupted by Stop (or by leaving the page) becomes a
-    partial outcome here, on the rerun that followed the interruption."""
-    running = st.session_state.pop(_running_key(page), None)
-    if running is None:
-        return st.session_state.get(_outcome_key(page))
-    job, live = running
-    partial = {} if live.queued else live.partial()
-    live.cancelled = True  # a job still waiting for a run slot hands it back as soon as it gets it
+def _keep_partial(page: str, watching: Watching) -> None:
+    partial = watching.job.partial(watching.config)
     if any(len(df) for df in partial.values()):
-        st.session_state[_outcome_key(page)] = Outcome(
-            job.title,
+        st.session_state[_key(page, "outcome")] = Outcome(
+            watching.title,
             partial,
-            time.perf_counter() - live.started,
+            watching.job.seconds or _ran_for(watching.job),
             stopped=True,
-            reached=live.reached,
-            config=job.config,
+            reached=status_line(watching.job),
+            config=watching.config,
         )
-    else:  # stopped while waiting for a run slot, or before the first step: the earlier outcome stays
-        st.warning(
-            t("Stopped before training began: nothing was trained. Press Run to try again."),
-            icon=":material/pause:",
-        )
-    return st.session_state.get(_outcome_key(page))
+    else:  # stopped while queued, or before the first step: the earlier outcome stays
+        st.session_state[_key(page, "nothing")] = True
 
 
-# ---------------------------------------------------------------- the two kinds of heavy work
-def history_frame(rows: list[tuple], cfg: RunConfig) -> pd.DataFrame:
-    """Progress rows as a history frame with the run columns, as train_paired's own."""
-    df = pd.DataFrame(list(rows), columns=HISTORY_COLUMNS)  # a snapshot: another thread may append
-    return df.assign(**{c: cfg.config_id if c == "config_id" else getattr(cfg, c) for c in RUN_COLUMNS})
+def _ran_for(job: jobs.Job) -> float:
+    return time.monotonic() - job.started if job.started == job.started else 0.0
+
+
+def _settle(page: str, watching: Watching) -> None:
+    """A finished job's outcome for this visitor: complete, partial (everyone left it), or failed."""
+    job = watching.job
+    st.session_state.pop(_key(page, "watching"), None)
+    if job.state == jobs.DONE:
+        st.session_state[_key(page, "outcome")] = Outcome(
+            watching.title, job.result, job.seconds, config=watching.config
+        )
+    elif job.state == jobs.FAILED:
+        st.session_state[_key(page, "failed")] = job.error
+    else:
+        _keep_partial(page, watching)
+
+
+# ---------------------------------------------------------------- watching
+def status_line(job: jobs.Job) -> str:
+    """Where the job is, in the visitor's language."""
+    if job.state == jobs.QUEUED:
+        return t(
+            "in the queue: {position} of {queued} · about {wait:.0f} s to wait (the server is training other "
+            "experiments; Stop leaves the queue)",
+            position=JOBS.position(job),
+            queued=JOBS.counts()["queued"],
+            wait=JOBS.wait_s(job),
+        )
+    line = t("starting…")
+    if job.cells is not None:
+        p = job.cells
+        line = t(
+            "{done} of {total} paired runs done · {seconds:.0f} s", done=p.done, total=p.total, seconds=_ran_for(job)
+        )
+    elif job.phase_text:
+        line = t(job.phase_text)
+    elif (p := job.progress) is not None:
+        rate = p.step / p.elapsed if p.elapsed > 0 else 0.0
+        line = t("step {step} of {total} · {rate:.0f} steps/s", step=p.step, total=p.total, rate=rate)
+        line += "".join(
+            t(" · {norm} diverged at step {step}, stopped", norm=t(NORM_LABELS[n]), step=s)
+            for n, s in p.diverged.items()
+        )
+    if (n := len(job.watchers)) > 1:
+        line += t(" · {n} visitors watching", n=n)
+    return line
+
+
+def _fraction(job: jobs.Job) -> float:
+    if job.cells is not None:
+        return job.cells.done / job.cells.total
+    if job.phase_text:
+        return 1.0
+    return job.progress.step / job.progress.total if job.progress is not None and job.progress.total else 0.0
 
 
 def fixed_spec(chart: alt.TopLevelMixin) -> dict:
@@ -233,45 +204,6 @@ def fixed_spec(chart: alt.TopLevelMixin) -> dict:
     spec.pop("datasets", None)
     spec.pop("data", None)
     return spec
-
-
-LIVE_CURVES = (charts.LOSS_SERIES, charts.GRAD_SERIES)  # the two live charts' metrics
-CURVE_COLUMNS = ["norm", "label", "series", "metric", "layer", "step", "tokens", "sparse", "value", "smoothed"]
-
-
-class LiveCurves:
-    """One live chart's data, as ``charts.curve_data`` makes it from a history, but built step by
-    step: each step's points are appended with their smoothed value carried forward (one running
-    EMA per curve, the debiased EMA of ``charts.ema``), so a redraw only turns a list into a frame.
-    Recomputing every curve from the whole history on each redraw held the GIL the training threads
-    need for about 25 ms a time."""
-
-    def __init__(self, metrics: Mapping[str, str], smooth: float):
-        self.metrics = metrics
-        self.smooth = smooth
-        self._ema: dict[tuple[str, str], tuple[float, float]] = {}  # (norm, metric) -> (weighted sum, sum of weights)
-        self._rows: list[tuple] = []
-
-    def add(self, rows: Iterable[tuple]):
-        for norm, step, tokens, metric, layer, value in rows:
-            if metric in self.metrics and layer == "all":
-                sparse = metric in charts.SPARSE_METRICS  # held-out losses: dots, never smoothed
-                smoothed = value if sparse else self._smoothed(norm, metric, value)
-                label, series = NORM_LABELS[norm], self.metrics[metric]
-                self._rows.append((norm, label, series, metric, layer, step, tokens, sparse, value, smoothed))
-
-    def _smoothed(self, norm: str, metric: str, value: float) -> float:
-        if self.smooth <= 0:
-            return float(value)
-        total, weights = (w * self.smooth for w in self._ema.get((norm, metric), (0.0, 0.0)))
-        if not math.isnan(value):  # as pandas' ewm: a missing value adds nothing, the older ones still decay
-            total, weights = total + value, weights + 1.0
-        self._ema[norm, metric] = total, weights
-        return total / weights if weights else math.nan
-
-    def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self._rows, columns=CURVE_COLUMNS)
-        return charts.thin(df.sort_values("step", kind="stable", ignore_index=True))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -286,104 +218,78 @@ def live_specs(norms: tuple[str, ...], steps: int, smooth: float, titles: tuple[
     ]
 
 
-def train(live: Live, cfg: RunConfig, smooth: float) -> RunResult:
-    """train_paired with a live loss chart and gradient-norm chart, redrawn twice a second (REDRAW_S).
-    A Stop keeps the rows so far as the partial ``history``."""
-    rows: list[tuple] = []
-    live.keep("history", lambda: history_frame(rows, cfg))
-    curves = [LiveCurves(metrics, smooth) for metrics in LIVE_CURVES]  # only what the live charts draw
-    panes = [col.empty() for col in live.area.columns(2)]
-    specs = live_specs(cfg.norms, cfg.steps, smooth, (t("Loss"), t("Global gradient norm (before clipping)")), lang())
-
-    def on_step(p: Progress):
-        rows.extend(p.rows)
-        for curve in curves:
-            curve.add(p.rows)
-        if not (p.step in (0, p.total) or live.due()):
-            return
-        rate = p.step / p.elapsed if p.elapsed > 0 else 0.0
-        gone = "".join(
-            t(" · {norm} diverged at step {step}, stopped", norm=t(NORM_LABELS[n]), step=s)
-            for n, s in p.diverged.items()
-        )
-        live.progress(
-            p.step / p.total,
-            t("step {step} of {total} · {rate:.0f} steps/s", step=p.step, total=p.total, rate=rate) + gone,
-        )
-        for pane, spec, curve in zip(panes, specs, curves, strict=True):
-            pane.vega_lite_chart(show.localized_frame(curve.frame()), spec, width="stretch")
-
-    return train_paired(cfg, on_step=on_step, should_stop=lambda: live.cancelled)
-
-
-def compute(page: str, live: Live, cfg: RunConfig, extras: dict | None = None) -> dict[str, pd.DataFrame]:
-    """The page's experiment (core.experiments.compute) for one paired run, trained with the live
-    charts (``train``) and the progress line saying what runs after training."""
-    return experiments.compute(
-        page,
-        cfg,
-        extras or {},
-        train=lambda c: train(live, c, smooth=st.session_state.get(f"{page}.smooth", DEFAULT_SMOOTH)),
-        progress=lambda text: live.progress(1.0, t(text)),
+def watch(page: str, watching: Watching, chart: Callable[[pd.DataFrame], alt.TopLevelMixin] | None) -> None:
+    """Show the job until it finishes: Stop, the queue position or the progress line, and the live
+    charts (a paired run's loss and gradient norm; a grid's ``chart`` of its summary so far). Each
+    poll is this watcher's heartbeat; a Stop click or leaving interrupts it at its next redraw."""
+    job = watching.job
+    box = st.empty()
+    area = box.container()
+    area.button(
+        t("Stop"),
+        key=_key(page, "stop"),
+        icon=":material/stop_circle:",
+        help=t("Keeps what has been done so far"),
+        on_click=_stop,
+        args=(page,),
     )
+    bar = area.progress(0.0, text=t("starting…"))
+    cfg, smooth, drawn = watching.config, controls.smoothing(page), -1
+    if cfg is not None:
+        panes = [col.empty() for col in area.columns(2)]
+        titles = (t("Loss"), t("Global gradient norm (before clipping)"))
+        specs = live_specs(cfg.norms, cfg.steps, smooth, titles, lang())
+    else:
+        slot = area.empty()
+    while not job.finished:
+        JOBS.seen(job, watching.watcher)
+        bar.progress(min(max(_fraction(job), 0.0), 1.0), text=status_line(job))
+        if cfg is not None and (job.progress is not None and job.progress.step != drawn):
+            drawn = job.progress.step
+            for pane, spec, (name, metrics) in zip(panes, specs, LIVE_CURVES.items(), strict=True):
+                pane.vega_lite_chart(show.localized_frame(job.curves(name, metrics, smooth)), spec, width="stretch")
+        elif cfg is None and chart is not None and job.cells is not None and job.cells.done != drawn:
+            drawn = job.cells.done
+            show.draw(chart(job.cells.summary), slot)
+        job.wait(REDRAW_S)
+    box.empty()
+    _settle(page, watching)
 
 
-def live_sweep(live: Live, chart: Callable[[pd.DataFrame], alt.TopLevelMixin]) -> experiments.Sweep:
-    """A page's sweep (core.experiments.Sweep) with progress and ``chart`` redrawn as cells finish."""
-    return lambda cfgs, after, on_result: sweep(live, cfgs, chart, after, on_result)
+# ---------------------------------------------------------------- a page's run cycle
+def outcome(page: str) -> Outcome | None:
+    return st.session_state.get(_key(page, "outcome"))
 
 
-def sweep(
-    live: Live,
-    cfgs: list[RunConfig],
-    chart: Callable[[pd.DataFrame], alt.TopLevelMixin],
-    after: After | None = None,
-    on_result: Callable[[RunResult], None] | None = None,
-) -> pd.DataFrame:
-    """run_sweep with progress and the chart redrawn as each paired run finishes (in whatever
-    order the workers finish them); ``after`` and ``on_result`` as run_sweep's. A Stop keeps the
-    paired runs finished so far as the partial ``summary``; the progress line ticks while the
-    workers train, so a Stop is seen within half a second."""
-    latest = {"summary": pd.DataFrame(), "done": 0}  # run_sweep's summary so far, for a Stop
-    live.keep("summary", lambda: latest["summary"])
-    slot = live.area.empty()
-
-    def line():
-        live.progress(
-            latest["done"] / len(cfgs),
-            t(
-                "{done} of {total} paired runs done · {seconds:.0f} s",
-                done=latest["done"],
-                total=len(cfgs),
-                seconds=time.perf_counter() - live.started,
-            ),
-        )
-
-    def on_run(p: SweepProgress):
-        latest.update(summary=p.summary, done=p.done)
-        if on_result:
-            on_result(p.result)
-        line()
-        show.draw(chart(p.summary), slot)
-
-    line()
-    return run_sweep(cfgs, on_run=on_run, should_stop=lambda: live.cancelled, after=after, on_wait=line)
-
-
-def experiment(page: str, job: Job | None, hint: str) -> Outcome | None:
-    """A page's run cycle: run ``job`` if there is one (the form was submitted), then return the
-    outcome to show, with a line saying what ran (a warning if it was stopped), or show ``hint``."""
-    if job is not None:
-        run_job(page, job)
-    if (limit := st.session_state.get(_refused_key(page))) is not None:
+def experiment(
+    page: str,
+    request: Request | None,
+    hint: str,
+    chart: Callable[[pd.DataFrame], alt.TopLevelMixin] | None = None,
+) -> Outcome | None:
+    """A page's run cycle: ask for ``request``'s job if the form was submitted, watch the job this
+    visitor watches (if any) to its end, then return the outcome to show, with a line saying what
+    ran (a warning if it was stopped), or show ``hint``. ``chart`` draws a grid's summary so far."""
+    if request is not None:
+        ask(page, *request)
+    if (limit := st.session_state.get(_key(page, "refused"))) is not None:
         st.warning(
             t(
-                "The server is busy: {limit} experiments are already training for other visitors. "
+                "The server is busy: {limit} experiments are already waiting in the queue. "
                 "Please press Run again in a minute; your settings are kept.",
                 limit=limit,
             ),
             icon=":material/hourglass_top:",
         )
+    if (watching := st.session_state.get(_key(page, "watching"))) is not None:
+        watch(page, watching, chart)
+    if st.session_state.pop(_key(page, "nothing"), False):
+        st.warning(
+            t("Stopped before training began: nothing was trained. Press Run to try again."),
+            icon=":material/pause:",
+        )
+    if (error := st.session_state.pop(_key(page, "failed"), None)) is not None:
+        st.error(t("The run failed: {error}. Your settings and earlier results are kept.", error=error))
     out = outcome(page)
     if out is None:
         st.info(hint, icon=":material/touch_app:")

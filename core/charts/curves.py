@@ -3,6 +3,7 @@ per-block heatmap, and the gradient profile at initialization."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import altair as alt
@@ -25,27 +26,70 @@ from core.charts.base import (
     X_TITLES,
     _x_steps,
     _y,
-    ema,
     labelled,
     norm_color,
     thin,
 )
-
+from core.config import NORM_LABELS
+from core.report import HISTORY_COLUMNS
 
 # ---------------------------------------------------------------- curves over training
+CURVE_COLUMNS = ["norm", "label", "series", "metric", "layer", "step", "tokens", "sparse", "value", "smoothed"]
+
+
+class Curves:
+    """The data of one chart of curves over training, built a step's rows at a time: each row of
+    ``metrics`` (one ``layer``, or every layer if None) is kept with its legend name and a smoothed
+    value carried forward (one running debiased EMA per curve, as ``ema``; held-out losses are
+    dots, never smoothed), so a live chart's redraw only turns a list into a frame, and the final
+    chart (``curve_data``) is the same rows. Recomputing every curve from the whole history on each
+    redraw held the GIL the training threads need for about 25 ms a time."""
+
+    def __init__(self, metrics: Mapping[str, str], smooth: float, layer: str | None = "all"):
+        self.metrics, self.smooth, self.layer = metrics, smooth, layer
+        self._ema: dict[tuple, tuple[float, float]] = {}  # (norm, metric, layer) -> (weighted sum, sum of weights)
+        self._rows: list[tuple] = []
+        self.seen = 0  # rows offered so far (see ``extend``)
+
+    def add(self, rows) -> Curves:
+        """Rows (norm, step, tokens, metric, layer, value), in step order."""
+        for norm, step, tokens, metric, layer, value in rows:
+            if metric in self.metrics and (self.layer is None or layer == self.layer):
+                sparse = metric in SPARSE_METRICS
+                smoothed = value if sparse else self._smoothed((norm, metric, layer), value)
+                label, series = NORM_LABELS[norm], self.metrics[metric]
+                self._rows.append((norm, label, series, metric, layer, step, tokens, sparse, value, smoothed))
+        return self
+
+    def extend(self, history: Sequence[tuple], upto: int) -> Curves:
+        """Add the rows of a growing ``history`` from the last one seen up to ``upto``."""
+        if upto > self.seen:
+            self.add(history[self.seen : upto])
+            self.seen = upto
+        return self
+
+    def _smoothed(self, curve: tuple, value: float) -> float:
+        if self.smooth <= 0:
+            return float(value)
+        total, weights = (w * self.smooth for w in self._ema.get(curve, (0.0, 0.0)))
+        if not math.isnan(value):  # as pandas' ewm: a missing value adds nothing, the older ones still decay
+            total, weights = total + value, weights + 1.0
+        self._ema[curve] = total, weights
+        return total / weights if weights else math.nan
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self._rows, columns=CURVE_COLUMNS)
+        return thin(df.sort_values("step", kind="stable", ignore_index=True))
+
+
 def curve_data(
     history: pd.DataFrame, metrics: Mapping[str, str], smooth: float = 0.0, layer: str | None = "all"
 ) -> pd.DataFrame:
     """The rows of ``metrics`` (one ``layer``, or every layer if None) with ``series`` (legend
-    name), ``label`` (norm), ``sparse`` and a ``smoothed`` value (dense metrics only), thinned."""
-    rows = history[history["metric"].isin(list(metrics))]
-    if layer is not None:
-        rows = rows[rows["layer"] == layer]
-    rows = labelled(rows).assign(series=rows["metric"].map(metrics), sparse=rows["metric"].isin(SPARSE_METRICS))
-    rows = rows.sort_values("step", kind="stable")
-    smoothed = rows.groupby(["norm", "metric", "layer"], sort=False)["value"].transform(lambda s: ema(s, smooth))
-    rows = rows.assign(smoothed=smoothed.where(~rows["sparse"], rows["value"]))
-    return thin(rows)[["norm", "label", "series", "metric", "layer", "step", "tokens", "sparse", "value", "smoothed"]]
+    name), ``label`` (norm), ``sparse`` and a ``smoothed`` value (dense metrics only), thinned: the
+    live chart's ``Curves`` of the whole history."""
+    rows = history[history["metric"].isin(list(metrics))].sort_values("step", kind="stable")
+    return Curves(metrics, smooth, layer).add(rows[HISTORY_COLUMNS].itertuples(index=False, name=None)).frame()
 
 
 def step_curves(

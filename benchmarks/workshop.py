@@ -1,0 +1,265 @@
+"""A workshop room presses Run at once: N Chromium visitors on one ``streamlit run`` server.
+
+Run from the repository root::
+
+    python -m benchmarks.workshop --visitors 12              # the same experiment for everyone
+    python -m benchmarks.workshop --visitors 12 --distinct   # each visitor its own ?seed=
+    python -m benchmarks.workshop --visitors 4 --steps 60 --json out.json
+
+What it does: starts the app headless on a free localhost port (benchmarks.soak's server), opens
+the live page in N browser contexts of Debian's Chromium (never a downloaded browser) and, once
+every page has loaded, has each visitor press Run at a random moment within the same second (in
+order of a shuffled list). Without ``--distinct`` every visitor asks for the live page's default
+experiment (``--steps`` changes it for everyone); with it, visitor i asks for ``?seed=i``.
+
+Each page records, with ``performance.now()`` in the page (no polling delay): the click, the first
+drawn mark of a live chart, whether it was ever told its place in the queue (and the largest place
+it saw), and when its script went idle. A visitor *got results* when its page shows the run's
+metrics and its one-line title with the asked settings; *refused* when it says the server is busy;
+anything else (an error element, a timeout, no result and no message) is *failed*.
+
+Reported: those counts; each visitor's click-to-first-point and click-to-results times (median and
+max); for distinct experiments whether the runs started in the order Run was pressed; the server's
+CPU seconds from the first click to the last result (its process and its children, /proc); its
+peak RSS; its threads before the room and after it (``--rest`` seconds after the last visitor
+left); tracebacks in its log. ``--baseline`` first measures one visitor alone on the same server
+(a different seed, so nothing is recalled), for the side-by-side comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.soak import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ERRORS,
+    IDLE,
+    ROOT,
+    WARNINGS,
+    Sampler,
+    free_port,
+    print_report,
+    start_server,
+    stop_server,
+)
+from core import jobs
+
+PAGE_TIMEOUT_MS = 180_000
+RUN_TIMEOUT_MS = 600_000
+TICKS = os.sysconf("SC_CLK_TCK")
+SLOTS = jobs.env_number("BNLN_MAX_RUNS", jobs.DEFAULT_SLOTS, 1, 64, int)  # the server's, from the same environment
+
+# Records in the page when Run was clicked, the first drawn chart mark, queue places seen, and when
+# the script went idle again after running.
+TIMING_JS = """
+() => {
+  const t = window.__timing = {places: []};
+  const app = document.querySelector('[data-testid="stApp"]');
+  document.addEventListener('click', e => {
+    if (e.target.closest('[data-testid="stBaseButton-primaryFormSubmit"]')) t.click = performance.now();
+  }, true);
+  new MutationObserver(() => {
+    const now = performance.now();
+    if (t.click === undefined) return;
+    if (t.first === undefined && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
+      t.first = now;
+    const bar = document.querySelector('[data-testid="stProgress"]');
+    const m = bar && bar.innerText.match(/in the queue: (\\d+) of/);
+    if (m) t.places.push(Number(m[1]));
+    if (app.getAttribute('data-test-script-state') === 'running') t.running = true;
+    if (t.running && t.done === undefined && app.getAttribute('data-test-script-state') === 'notRunning') t.done = now;
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+}
+"""
+
+
+def threads(pid: int) -> int:
+    """The server process's threads now (/proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return -1
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` and its descendants (benchmarks.soak's /proc walk)."""
+    from benchmarks.soak import _children
+
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15)
+        todo += _children(p)
+    return total
+
+
+async def open_visitor(browser, url: str):
+    context = await browser.new_context(viewport={"width": 1300, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    await page.goto(url)
+    await page.wait_for_selector('[data-testid="stForm"]', timeout=PAGE_TIMEOUT_MS)
+    await page.wait_for_selector(IDLE, timeout=PAGE_TIMEOUT_MS)
+    await page.evaluate(TIMING_JS)
+    return context, page
+
+
+async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> dict:
+    """Press Run after ``delay`` seconds, wait for the outcome and classify it."""
+    await asyncio.sleep(delay)
+    clicked = time.monotonic()
+    await page.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
+    out: dict = {"clicked": clicked}
+    try:
+        await page.wait_for_function("window.__timing.done !== undefined", timeout=RUN_TIMEOUT_MS, polling=200)
+        await page.wait_for_selector(IDLE, timeout=RUN_TIMEOUT_MS)
+    except Exception as e:  # never went idle: failed
+        out.update(result="failed", why=f"no end: {type(e).__name__}")
+        return out
+    timing = await page.evaluate("window.__timing")
+    errors = await page.locator(ERRORS).count()
+    notes = " ".join(await page.locator(WARNINGS).all_inner_texts())
+    captions = " ".join(await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
+    metrics = await page.locator('[data-testid="stMetric"]').count()
+    asked = f"{steps} steps" in captions and (seed is None or f"seed {seed}" in captions)
+    if errors:
+        result, why = "failed", (await page.locator(ERRORS).first.inner_text())[:200]
+    elif "busy" in notes:
+        result, why = "refused", ""
+    elif metrics and asked:
+        result, why = "results", ""
+    else:
+        result, why = "failed", f"no result, no notice: {' '.join((notes + captions).split())[:200]}"
+    out.update(
+        result=result,
+        why=why,
+        first_s=(timing["first"] - timing["click"]) / 1000 if "first" in timing else None,
+        results_s=(timing["done"] - timing["click"]) / 1000,
+        queued=bool(timing["places"]),
+        max_place=max(timing["places"], default=0),
+    )
+    return out
+
+
+async def room(base: str, n: int, distinct: bool, steps: int, seed0: int, rng: random.Random) -> list[dict]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            seeds = [seed0 + i if distinct else None for i in range(n)]
+            query = [f"?steps={steps}" + (f"&seed={s}" if s is not None else "") for s in seeds]
+            opened = await asyncio.gather(*(open_visitor(browser, f"{base}/live{q}") for q in query))
+            delays = sorted(rng.uniform(0.0, 1.0) for _ in range(n))
+            order = list(range(n))
+            rng.shuffle(order)  # who presses first
+            wait = {v: delays[k] for k, v in enumerate(order)}
+            results = await asyncio.gather(*(press_and_wait(opened[i][1], wait[i], steps, seeds[i]) for i in range(n)))
+            for i, r in enumerate(results):
+                r["visitor"], r["seed"] = i, seeds[i]
+            for context, _ in opened:
+                await context.close()
+        finally:
+            await browser.close()
+    return results
+
+
+def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
+    got = [r for r in results if r["result"] == "results"]
+    firsts = [r["first_s"] for r in got if r.get("first_s") is not None]
+    ends = [r["results_s"] for r in got]
+    report = {
+        "visitors": len(results),
+        "results": len(got),
+        "refused": sum(r["result"] == "refused" for r in results),
+        "failed": sum(r["result"] == "failed" for r in results),
+        "click_to_first_point_s": {"median": _r(firsts, statistics.median), "max": _r(firsts, max)},
+        "click_to_results_s": {"median": _r(ends, statistics.median), "max": _r(ends, max)},
+        "server_cpu_s": round(cpu_s, 2),
+        "saw_queue_place": sum(r.get("queued", False) for r in results),
+        "largest_place_seen": max((r.get("max_place", 0) for r in results), default=0),
+        "problems": [f"visitor {r['visitor']}: {r['why']}" for r in results if r["result"] == "failed"][:10],
+    }
+    if distinct and got:
+        # First come, first served: the order of the first live points follows the order of the clicks.
+        by_click = [r["visitor"] for r in sorted(got, key=lambda r: r["clicked"])]
+        by_start = [r["visitor"] for r in sorted(got, key=lambda r: r["clicked"] + (r["first_s"] or 1e9))]
+        report["started_in_click_order"] = by_click == by_start
+        # With every click in before a run ends, all but the server's slots (BNLN_MAX_RUNS) wait.
+        report["expected_to_wait"] = max(0, len(results) - SLOTS)
+        report["saw_their_place"] = sum(r["queued"] for r in results)
+    return report
+
+
+def _r(values, f):
+    return round(f(values), 2) if values else None
+
+
+def workshop(args) -> dict:
+    if not os.path.exists(CHROMIUM):
+        raise SystemExit(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    port = free_port()
+    log_path = Path(args.log)
+    proc = start_server(port, log_path, {})
+    sampler = Sampler(proc.pid)
+    sampler.start()
+    base = f"http://127.0.0.1:{port}"
+    rng = random.Random(args.seed)
+    report: dict = {"visitors": args.visitors, "distinct": args.distinct, "steps": args.steps, "cpus": os.cpu_count()}
+    try:
+        if args.baseline:  # one visitor alone, its own experiment (nothing recalled)
+            before = cpu_seconds(proc.pid)
+            alone = asyncio.run(room(base, 1, True, args.steps, 900, rng))
+            report["alone"] = summarize(alone, cpu_seconds(proc.pid) - before, False)
+            time.sleep(2)
+        threads_before, before = threads(proc.pid), cpu_seconds(proc.pid)
+        results = asyncio.run(room(base, args.visitors, args.distinct, args.steps, 100, rng))
+        report.update(summarize(results, cpu_seconds(proc.pid) - before, args.distinct))
+        time.sleep(args.rest)  # the visitors have gone: their sessions' scripts end
+        # Threads after the room, against before it (after the baseline's warm-up, if any: torch's
+        # pool of intra-op threads is made by the first run and stays).
+        report["server_threads"] = {"before": threads_before, "after": threads(proc.pid)}
+    finally:
+        sampler.stop()
+        stop_server(proc)
+    report["rss_peak_mb"] = round(max(r for _, r in sampler.samples) / 2**20, 1)
+    report["tracebacks_in_log"] = log_path.read_text(errors="replace").count("Traceback")
+    return report
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.workshop", description=__doc__.split("\n\n")[0])
+    p.add_argument("--visitors", type=int, default=12)
+    p.add_argument("--distinct", action="store_true", help="each visitor its own experiment (?seed=i)")
+    p.add_argument("--steps", type=int, default=300, help="training steps of the run (300: the live default)")
+    p.add_argument("--baseline", action="store_true", help="first measure one visitor alone")
+    p.add_argument("--seed", type=int, default=0, help="of the click order and delays")
+    p.add_argument("--rest", type=float, default=3.0, help="seconds after the room before counting threads")
+    p.add_argument("--log", default=str(ROOT / "artifacts" / "workshop_server.log"))
+    p.add_argument("--json", nargs="?", const="-", help="print the report as JSON, or write it to PATH")
+    a = p.parse_args(argv)
+    if not 1 <= a.visitors <= 64 or not 1 <= a.steps <= 3000:
+        p.error("--visitors must be 1-64 and --steps 1-3000")
+    return a
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    print_report(workshop(args), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The shared jobs of one server (core.jobs): equal keys share one computation, a queue in arrival
+order behind a bound on running jobs, refusal only when the queue is full, Stop and the heartbeat,
+nothing stored of a job everyone left, and no thread left behind. The computations here are small
+fakes that report steps and wait on events, so each test controls when a job moves on."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from core import jobs
+from core.config import RunConfig
+from core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobManager, QueueFull
+from core.report import Progress, Stopped
+
+WAIT = 10.0
+
+
+class Fake:
+    """A computation: reports a step every 10 ms until released (or told to stop: Stopped)."""
+
+    def __init__(self, name: str, log: list | None = None):
+        self.name, self.log = name, log if log is not None else []
+        self.release, self.running = threading.Event(), threading.Event()
+        self.calls = 0
+
+    def __call__(self, job: jobs.Job):
+        self.calls += 1
+        self.log.append(self.name)
+        self.running.set()
+        rows: list = []
+        step = 0
+        while not self.release.is_set():
+            if job.should_stop():
+                raise Stopped
+            step += 1
+            rows.append(("ln", step, step, "train_loss", "all", 1.0))
+            job.step(Progress(step, 1000, rows[-1:], {}, 0.01 * step, rows))
+            time.sleep(0.01)
+        return {"name": self.name}
+
+
+def until(condition, timeout: float = WAIT):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def job_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("job ")]
+
+
+def test_equal_keys_share_one_computation_and_the_completed_job_is_stored():
+    m = JobManager()
+    work = Fake("a")
+    first = m.join("k", work, "visitor 1")
+    second = m.join("k", Fake("other"), "visitor 2")  # asked while it runs: joins, its own work unused
+    assert second is first and set(first.watchers) == {"visitor 1", "visitor 2"}
+    until(work.running.is_set)
+    work.release.set()
+    assert first.wait(WAIT) and first.state == DONE and first.result == {"name": "a"}
+    third = m.join("k", Fake("again"), "visitor 3")  # asked after: the stored job, nothing computed
+    assert third is first and work.calls == 1 and m.counts() == {"running": 0, "queued": 0, "stored": 1}
+    assert first.rows() == [] and first.progress is None  # a stored job keeps its frames only
+    until(lambda: not job_threads())
+
+
+def test_jobs_wait_in_arrival_order_and_are_refused_only_when_the_queue_is_full():
+    m = JobManager(slots=1, queue_limit=2)
+    log: list = []
+    works = {name: Fake(name, log) for name in "abc"}
+    a = m.join("a", works["a"], "v")
+    until(works["a"].running.is_set)
+    c = m.join("c", works["c"], "v")  # c asked before b: started before b
+    b = m.join("b", works["b"], "v")
+    assert (a.state, b.state, c.state) == (RUNNING, QUEUED, QUEUED)
+    assert (m.position(c), m.position(b), m.position(a)) == (1, 2, 0)
+    assert m.wait_s(b) == pytest.approx(2 * jobs.DEFAULT_RUN_S)  # two ahead of it, one slot, no duration known
+    with pytest.raises(QueueFull) as full:
+        m.join("d", Fake("d"), "v")
+    assert full.value.limit == 2
+    assert m.join("b", Fake("b again"), "w") is b  # joining a queued job needs no room
+    works["a"].release.set()
+    until(works["c"].running.is_set)
+    assert b.state == QUEUED and m.position(b) == 1
+    assert m.wait_s(b) == pytest.approx(a.seconds)  # now one completed job tells how long one takes
+    works["c"].release.set()
+    until(works["b"].running.is_set)
+    works["b"].release.set()
+    assert b.wait(WAIT) and log == ["a", "c", "b"] and {a.state, b.state, c.state} == {DONE}
+    until(lambda: not job_threads())
+
+
+def test_the_bound_on_running_jobs_holds():
+    m = JobManager(slots=2)
+    works = [Fake(str(i)) for i in range(5)]
+    started = [m.join(str(i), w, "v") for i, w in enumerate(works)]
+    until(lambda: sum(w.running.is_set() for w in works) == 2)
+    time.sleep(0.2)
+    assert [j.state for j in started] == [RUNNING, RUNNING, QUEUED, QUEUED, QUEUED]
+    assert m.counts()["running"] == 2 and len(job_threads()) == 2
+    for w in works:
+        w.release.set()
+    until(lambda: all(j.state == DONE for j in started))
+    until(lambda: not job_threads())
+
+
+def test_a_job_stops_when_its_last_watcher_leaves_and_is_not_stored():
+    m = JobManager()
+    work = Fake("a")
+    job = m.join("k", work, "one")
+    m.join("k", work, "two")
+    until(lambda: job.progress is not None and job.progress.step >= 3)
+    m.leave(job, "one")  # one of two left: it goes on
+    time.sleep(0.1)
+    assert job.state == RUNNING and not job.should_stop()
+    m.leave(job, "two")  # the last one left: it stops at its next step
+    assert job.wait(WAIT) and job.state == STOPPED and job.result is None
+    assert job.partial(RunConfig())["history"]["step"].max() == job.progress.step  # what it had done
+    assert m.stored("k") is None
+    again = m.join("k", work, "three")  # the next visitor starts it afresh
+    assert again is not job
+    until(lambda: work.calls == 2)
+    work.release.set()
+    assert again.wait(WAIT) and again.state == DONE
+    until(lambda: not job_threads())
+
+
+def test_a_job_nobody_polls_stops_after_the_watch_timeout():
+    m = JobManager(watch_timeout_s=0.5)
+    watched, left = Fake("watched"), Fake("left")
+    a, b = m.join("a", watched, "polling"), m.join("b", left, "gone")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.5:  # "polling" keeps polling its job, "gone" never polls
+        m.seen(a, "polling")
+        time.sleep(0.05)
+    assert b.state == STOPPED and a.state == RUNNING
+    assert 0.5 <= b.seconds < 1.5  # stopped about the timeout after its last sign of life
+    watched.release.set()
+    assert a.wait(WAIT) and a.state == DONE
+    until(lambda: not job_threads())
+
+
+def test_a_queued_job_everyone_left_never_runs():
+    m = JobManager(slots=1)
+    first, waiting, after = Fake("first"), Fake("waiting"), Fake("after")
+    m.join("first", first, "v")
+    until(first.running.is_set)
+    queued = m.join("waiting", waiting, "v")
+    later = m.join("after", after, "v")
+    m.leave(queued, "v")  # Stop while queued: out of the queue at once
+    assert queued.state == STOPPED and queued.finished and m.position(later) == 1
+    assert queued.partial(RunConfig()) == {}  # nothing was computed
+    first.release.set()
+    until(after.running.is_set)
+    after.release.set()
+    assert later.wait(WAIT) and waiting.calls == 0
+    until(lambda: not job_threads())
+
+
+def test_a_failing_job_tells_its_watchers_frees_its_slot_and_is_not_stored(caplog):
+    m = JobManager(slots=1)
+
+    def broken(job):
+        raise ValueError("no such thing")
+
+    failed = m.join("bad", broken, "v")
+    fine = Fake("fine")
+    nxt = m.join("fine", fine, "v")
+    assert failed.wait(WAIT) and failed.state == FAILED and failed.error == "ValueError: no such thing"
+    assert "job bad failed" in caplog.text and m.stored("bad") is None
+    until(fine.running.is_set)  # the slot went to the next job
+    fine.release.set()
+    assert nxt.wait(WAIT) and nxt.state == DONE
+    until(lambda: not job_threads())
+
+
+def test_the_store_is_bounded_and_expires():
+    m = JobManager(store_entries=2, store_ttl_s=0.3)
+    for key in "abc":
+        work = Fake(key)
+        work.release.set()
+        assert m.join(key, work, "v").wait(WAIT)
+    assert m.stored("a") is None and m.stored("b") is not None and m.stored("c") is not None
+    time.sleep(0.4)
+    assert m.stored("c") is None and m.counts()["stored"] == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "attr", "want"),
+    [
+        ("BNLN_MAX_RUNS", "2", "slots", 2),
+        ("BNLN_MAX_RUNS", "0", "slots", 1),
+        ("BNLN_MAX_RUNS", "1000", "slots", 64),
+        ("BNLN_MAX_RUNS", "abc", "slots", jobs.DEFAULT_SLOTS),
+        ("BNLN_MAX_RUNS", "2.5", "slots", jobs.DEFAULT_SLOTS),
+        ("BNLN_MAX_QUEUE", "7", "queue_limit", 7),
+        ("BNLN_MAX_QUEUE", "-3", "queue_limit", 0),
+        ("BNLN_MAX_QUEUE", "x", "queue_limit", jobs.DEFAULT_QUEUE),
+        ("BNLN_WATCH_TIMEOUT_S", "3", "watch_timeout_s", 3.0),
+        ("BNLN_WATCH_TIMEOUT_S", "0", "watch_timeout_s", 0.5),
+        ("BNLN_WATCH_TIMEOUT_S", "nan", "watch_timeout_s", jobs.DEFAULT_WATCH_TIMEOUT_S),
+    ],
+)
+def test_settings_from_the_environment(monkeypatch, name, raw, attr, want):
+    monkeypatch.setenv(name, raw)
+    assert getattr(jobs.from_environment(), attr) == want

@@ -1,0 +1,50 @@
+"""The workshop, short form (benchmarks/workshop.py): four Chromium visitors press Run within the
+same second on one ``streamlit run`` server, first all on the same small experiment, then each on
+its own. Everyone gets results, nobody is refused, the same experiment trains once (the server's
+CPU stays near one visitor's alone), the distinct ones start in the order Run was pressed, the
+server logs no traceback and keeps no thread of the room."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import require_chromium
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+VISITORS, STEPS = 4, 120
+
+
+def room(tmp_path, *flags) -> dict:
+    require_chromium()
+    out = tmp_path / "workshop.json"
+    log = ROOT / "artifacts" / f"workshop_server{'_'.join(flags)}.log"
+    cmd = [sys.executable, "-m", "benchmarks.workshop", "--visitors", str(VISITORS), "--steps", str(STEPS)]
+    cmd += ["--baseline", "--log", str(log), "--json", str(out), *flags]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=420)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    print("\nworkshop:", json.dumps(r))
+    assert r["alone"]["results"] == 1, r["alone"]
+    assert (r["results"], r["refused"], r["failed"]) == (VISITORS, 0, 0), r["problems"]
+    assert r["tracebacks_in_log"] == 0, log.read_text()[-3000:]
+    assert r["server_threads"]["after"] <= r["server_threads"]["before"], r["server_threads"]
+    return r
+
+
+def test_a_room_asking_for_the_same_experiment_shares_one_training(tmp_path):
+    r = room(tmp_path)
+    # One training for the room: its CPU is the alone visitor's plus the pages, far from 4 trainings.
+    assert r["server_cpu_s"] < 2.0 * r["alone"]["server_cpu_s"], (r["server_cpu_s"], r["alone"])
+
+
+def test_a_room_asking_for_distinct_experiments_is_queued_in_order(tmp_path):
+    r = room(tmp_path, "--distinct")
+    assert r["started_in_click_order"], r
+    assert r["expected_to_wait"] == VISITORS - 3 and r["saw_their_place"] == r["expected_to_wait"], r
