@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -72,6 +73,7 @@ TIMING_JS = """
     if (t.first === undefined && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
       t.first = now;
     const bar = document.querySelector('[data-testid="stProgress"]');
+    if (t.step === undefined && bar && /step \\d+ of/.test(bar.innerText)) t.step = now;
     const m = bar && bar.innerText.match(/in the queue: (\\d+) of/);
     if (m) t.places.push(Number(m[1]));
     if (app.getAttribute('data-test-script-state') === 'running') t.running = true;
@@ -105,6 +107,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def browsers_cpu_seconds() -> float:
+    """CPU time of every Chromium process on the machine (the visitors' browsers share its cores)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                comm, rest = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            if "chrom" in comm.lower():
+                fields = rest.split()
+                total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
 async def open_visitor(browser, url: str):
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
@@ -128,6 +145,10 @@ async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> di
     except Exception as e:  # never went idle: failed
         out.update(result="failed", why=f"no end: {type(e).__name__}")
         return out
+    try:  # the script has ended; its last elements may still be on their way to the page
+        await page.wait_for_selector(f'[data-testid="stMetric"], {ERRORS}, {WARNINGS}', timeout=60_000)
+    except Exception:
+        pass  # classified below from what is there
     timing = await page.evaluate("window.__timing")
     errors = await page.locator(ERRORS).count()
     notes = " ".join(await page.locator(WARNINGS).all_inner_texts())
@@ -142,10 +163,16 @@ async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> di
         result, why = "results", ""
     else:
         result, why = "failed", f"no result, no notice: {' '.join((notes + captions).split())[:200]}"
+    if result == "failed":  # evidence: artifacts/workshop/failed_<seed or time>.png
+        shots = ROOT / "artifacts" / "workshop"
+        shots.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(shots / f"failed_{seed if seed is not None else int(clicked * 1000)}.png"))
     out.update(
         result=result,
         why=why,
         first_s=(timing["first"] - timing["click"]) / 1000 if "first" in timing else None,
+        step_line_s=(timing["step"] - timing["click"]) / 1000 if "step" in timing else None,
+        job_s=float(m.group(1)) if (m := re.search(r"· ([\d.]+) s\b", captions)) else None,
         results_s=(timing["done"] - timing["click"]) / 1000,
         queued=bool(timing["places"]),
         max_place=max(timing["places"], default=0),
@@ -162,13 +189,15 @@ async def room(base: str, n: int, distinct: bool, steps: int, seed0: int, rng: r
             seeds = [seed0 + i if distinct else None for i in range(n)]
             query = [f"?steps={steps}" + (f"&seed={s}" if s is not None else "") for s in seeds]
             opened = await asyncio.gather(*(open_visitor(browser, f"{base}/live{q}") for q in query))
+            browsers0 = browsers_cpu_seconds()
             delays = sorted(rng.uniform(0.0, 1.0) for _ in range(n))
             order = list(range(n))
             rng.shuffle(order)  # who presses first
             wait = {v: delays[k] for k, v in enumerate(order)}
             results = await asyncio.gather(*(press_and_wait(opened[i][1], wait[i], steps, seeds[i]) for i in range(n)))
+            browsers_cpu = browsers_cpu_seconds() - browsers0
             for i, r in enumerate(results):
-                r["visitor"], r["seed"] = i, seeds[i]
+                r["visitor"], r["seed"], r["browsers_cpu_s"] = i, seeds[i], browsers_cpu
             for context, _ in opened:
                 await context.close()
         finally:
@@ -180,6 +209,8 @@ def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
     got = [r for r in results if r["result"] == "results"]
     firsts = [r["first_s"] for r in got if r.get("first_s") is not None]
     ends = [r["results_s"] for r in got]
+    lines = [r["step_line_s"] for r in got if r.get("step_line_s") is not None]
+    jobs_s = [r["job_s"] for r in got if r.get("job_s") is not None]
     report = {
         "visitors": len(results),
         "results": len(got),
@@ -187,7 +218,11 @@ def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
         "failed": sum(r["result"] == "failed" for r in results),
         "click_to_first_point_s": {"median": _r(firsts, statistics.median), "max": _r(firsts, max)},
         "click_to_results_s": {"median": _r(ends, statistics.median), "max": _r(ends, max)},
+        # the first progress line saying "step N of M": the server's first word on the training
+        "click_to_first_step_line_s": {"median": _r(lines, statistics.median), "max": _r(lines, max)},
+        "job_s": {"median": _r(jobs_s, statistics.median), "max": _r(jobs_s, max)},  # as its title says
         "server_cpu_s": round(cpu_s, 2),
+        "browsers_cpu_s": round(results[0]["browsers_cpu_s"], 2) if results else None,  # all of them, same span
         "saw_queue_place": sum(r.get("queued", False) for r in results),
         "largest_place_seen": max((r.get("max_place", 0) for r in results), default=0),
         "problems": [f"visitor {r['visitor']}: {r['why']}" for r in results if r["result"] == "failed"][:10],
@@ -213,11 +248,16 @@ def workshop(args) -> dict:
     port = free_port()
     log_path = Path(args.log)
     proc = start_server(port, log_path, {})
+    if args.pin:  # the server on the first core (every thread, and those it makes later), browsers on the rest
+        for tid in os.listdir(f"/proc/{proc.pid}/task"):
+            os.sched_setaffinity(int(tid), {0})
+        os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))  # this driver, and the browsers it starts
     sampler = Sampler(proc.pid)
     sampler.start()
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(args.seed)
     report: dict = {"visitors": args.visitors, "distinct": args.distinct, "steps": args.steps, "cpus": os.cpu_count()}
+    report["pinned"] = args.pin
     try:
         if args.baseline:  # one visitor alone, its own experiment (nothing recalled)
             before = cpu_seconds(proc.pid)
@@ -245,6 +285,9 @@ def parse_args(argv=None):
     p.add_argument("--distinct", action="store_true", help="each visitor its own experiment (?seed=i)")
     p.add_argument("--steps", type=int, default=300, help="training steps of the run (300: the live default)")
     p.add_argument("--baseline", action="store_true", help="first measure one visitor alone")
+    p.add_argument(
+        "--pin", action="store_true", help="server on core 0, browsers on the others (as if they had their own machines)"
+    )
     p.add_argument("--seed", type=int, default=0, help="of the click order and delays")
     p.add_argument("--rest", type=float, default=3.0, help="seconds after the room before counting threads")
     p.add_argument("--log", default=str(ROOT / "artifacts" / "workshop_server.log"))

@@ -75,7 +75,7 @@ class Job(Reporter):
         self.phase_text = ""  # what it computes after training (English)
         self._history: list = []  # the trainer's rows (its own list), of which the first _reported were reported
         self._reported = 0
-        self._curves: dict[tuple, tuple[Curves, int, pd.DataFrame]] = {}
+        self._curves: dict[tuple, list] = {}  # (chart, smoothing) -> see ``curves``
         self._lock = threading.Lock()
         self._ended = threading.Event()
 
@@ -114,18 +114,26 @@ class Job(Reporter):
             return {"history": history_frame(self.rows(), cfg)}
         return {}
 
-    def curves(self, name: str, metrics: Mapping[str, str], smooth: float) -> pd.DataFrame:
-        """A live chart's data (core.charts.Curves) up to the last step reported: built step by step
-        once per chart and smoothing, however many watchers draw it, and rebuilt only after a step."""
+    def curves(
+        self, name: str, metrics: Mapping[str, str], smooth: float, max_age_s: float = 0.0,
+        shown: Callable[[pd.DataFrame], object] | None = None, lang: str = "",
+    ):  # fmt: skip
+        """A live chart's data (core.charts.Curves) up to the last step reported, built step by step
+        once per chart and smoothing however many watchers draw it, and rebuilt only after a new step
+        once the last build is ``max_age_s`` old: a room of watchers shares one build per redraw.
+        With ``shown``, what a watcher draws instead (``shown(frame)``: the frame in ``lang``, ready to
+        send), also made once per build and language."""
         with self._lock:
-            upto = self._reported
-            curves, built, frame = self._curves.get((name, smooth), (None, -1, None))
-            if built == upto:
-                return frame
-            curves = (curves or Curves(metrics, smooth)).extend(self._history, upto)
-            frame = curves.frame()
-            self._curves[name, smooth] = curves, upto, frame
-            return frame
+            now, upto = time.monotonic(), self._reported
+            entry = self._curves.get((name, smooth))  # [curves, rows in it, when built, frame, {lang: shown}]
+            if entry is None or (entry[1] != upto and now - entry[2] >= max_age_s):
+                curves = (entry[0] if entry is not None else Curves(metrics, smooth)).extend(self._history, upto)
+                entry = self._curves[name, smooth] = [curves, upto, now, curves.frame(), {}]
+            if shown is None:
+                return entry[3]
+            if lang not in entry[4]:
+                entry[4][lang] = shown(entry[3])
+            return entry[4][lang]
 
     def _drop_live(self) -> None:
         """A completed job keeps only its frames (it may stay in the store for hours)."""
@@ -225,8 +233,15 @@ class JobManager:
             self._store.clear()
 
     def counts(self) -> dict[str, int]:
+        """Jobs running, queued and stored, and the watchers of those running or queued."""
         with self._lock:
-            return {"running": self._running, "queued": len(self._queue), "stored": len(self._store)}
+            watchers = sum(len(job.watchers) for job in self._active.values())
+            return {
+                "running": self._running,
+                "queued": len(self._queue),
+                "stored": len(self._store),
+                "watchers": watchers,
+            }
 
     # ---------------------------------------------------------------- running
     def _start_queued(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import altair as alt
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from core import charts, experiments, jobs
@@ -37,6 +38,11 @@ JOBS = jobs.from_environment()  # one per server process: every session's jobs a
 # spent about one core on them, taken from training. At 2 a second a default run completes as fast
 # as with no live redraws at all (python -m benchmarks.app_vs_cli).
 REDRAW_S = 0.5
+# A room watching one job: each watcher's charts redraw every REDRAW_S up to this many watchers on
+# the server, and less often beyond (every REDRAW_S x watchers / WATCHERS_AT_FULL_RATE seconds), so
+# the redraws a room costs (the server's, and its browsers' where they share its cores) stay what
+# this many visitors cost. The progress line still moves every REDRAW_S.
+WATCHERS_AT_FULL_RATE = 4
 LIVE_CURVES = {"loss": charts.LOSS_SERIES, "grad": charts.GRAD_SERIES}  # the live charts of one paired run
 Request = tuple[RunConfig, dict]  # a submitted form: its config and the page's other settings
 
@@ -218,6 +224,17 @@ def live_specs(norms: tuple[str, ...], steps: int, smooth: float, titles: tuple[
     ]
 
 
+def redraw_s() -> float:
+    """How often a watcher's live charts redraw now (see WATCHERS_AT_FULL_RATE)."""
+    return REDRAW_S * max(1.0, JOBS.counts()["watchers"] / WATCHERS_AT_FULL_RATE)
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """A live chart's frame in the visitor's language, as the Arrow table Streamlit sends: made once
+    per build and language for every watcher (see jobs.Job.curves)."""
+    return pa.Table.from_pandas(show.localized_frame(frame), preserve_index=False)
+
+
 def watch(page: str, watching: Watching, chart: Callable[[pd.DataFrame], alt.TopLevelMixin] | None) -> None:
     """Show the job until it finishes: Stop, the queue position or the progress line, and the live
     charts (a paired run's loss and gradient norm; a grid's ``chart`` of its summary so far). Each
@@ -241,13 +258,17 @@ def watch(page: str, watching: Watching, chart: Callable[[pd.DataFrame], alt.Top
         specs = live_specs(cfg.norms, cfg.steps, smooth, titles, lang())
     else:
         slot = area.empty()
+    next_draw = 0.0
     while not job.finished:
         JOBS.seen(job, watching.watcher)
         bar.progress(min(max(_fraction(job), 0.0), 1.0), text=status_line(job))
-        if cfg is not None and (job.progress is not None and job.progress.step != drawn):
-            drawn = job.progress.step
+        now = time.monotonic()
+        if cfg is not None and job.progress is not None and job.progress.step != drawn and now >= next_draw:
+            drawn, every = job.progress.step, redraw_s()
+            next_draw = now + every
             for pane, spec, (name, metrics) in zip(panes, specs, LIVE_CURVES.items(), strict=True):
-                pane.vega_lite_chart(show.localized_frame(job.curves(name, metrics, smooth)), spec, width="stretch")
+                data = job.curves(name, metrics, smooth, every / 2, shown=_arrow, lang=lang())
+                pane.vega_lite_chart(data, spec, width="stretch")
         elif cfg is None and chart is not None and job.cells is not None and job.cells.done != drawn:
             drawn = job.cells.done
             show.draw(chart(job.cells.summary), slot)
