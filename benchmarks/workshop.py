@@ -286,7 +286,9 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=300, help="training steps of the run (300: the live default)")
     p.add_argument("--baseline", action="store_true", help="first measure one visitor alone")
     p.add_argument(
-        "--pin", action="store_true", help="server on core 0, browsers on the others (as if they had their own machines)"
+        "--pin",
+        action="store_true",
+        help="server on core 0, browsers on the others (as if they had their own machines)",
     )
     p.add_argument("--seed", type=int, default=0, help="of the click order and delays")
     p.add_argument("--rest", type=float, default=3.0, help="seconds after the room before counting threads")
