@@ -19,10 +19,13 @@ metrics and its one-line title with the asked settings; *refused* when it says t
 anything else (an error element, a timeout, no result and no message) is *failed*.
 
 Reported: those counts; each visitor's click-to-first-point and click-to-results times (median and
-max); for distinct experiments whether the runs started in the order Run was pressed; the server's
-CPU seconds from the first click to the last result (its process and its children, /proc); its
-peak RSS; its threads before the room and after it (``--rest`` seconds after the last visitor
-left); tracebacks in its log. ``--baseline`` first measures one visitor alone on the same server
+max); the server's CPU seconds from the first click to the last result (its process and its
+children, /proc); its peak RSS; its threads before the room and after it (``--rest`` seconds after
+the last visitor left), its job threads then (core.jobs names them for the operating system) and its
+CPU seconds in the 3 s after; tracebacks in its log. From the server's log of jobs (core.jobs): how
+many trainings the room started and, for distinct experiments, the order in which the server
+received them (arrival), the order in which they started, and the order of the clicks (clicks a few
+milliseconds apart may arrive in either order: the network and two busy cores decide). ``--baseline`` first measures one visitor alone on the same server
 (a different seed, so nothing is recalled), for the side-by-side comparison.
 """
 
@@ -229,13 +232,46 @@ def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
     }
     if distinct and got:
         # First come, first served: the order of the first live points follows the order of the clicks.
-        by_click = [r["visitor"] for r in sorted(got, key=lambda r: r["clicked"])]
-        by_start = [r["visitor"] for r in sorted(got, key=lambda r: r["clicked"] + (r["first_s"] or 1e9))]
-        report["started_in_click_order"] = by_click == by_start
+        report["_click_order"] = [r["visitor"] for r in sorted(results, key=lambda r: r["clicked"])]
         # With every click in before a run ends, all but the server's slots (BNLN_MAX_RUNS) wait.
         report["expected_to_wait"] = max(0, len(results) - SLOTS)
         report["saw_their_place"] = sum(r["queued"] for r in results)
     return report
+
+
+BASELINE_SEED = 900  # the visitor alone asks for its own seed: nothing of the room recalled
+
+
+def job_threads(pid: int) -> int:
+    """The server's job threads now: those the operating system calls core.jobs.THREAD_NAME."""
+    from core.jobs import THREAD_NAME
+
+    count = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            count += Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == THREAD_NAME
+        except OSError:  # ended meanwhile
+            pass
+    return count
+
+
+JOB_LINE = re.compile(
+    r"core\.jobs: job (\S+) (queued at place \d+|started after [\d.]+ s queued|\w+): live seed (\d+) "
+)
+
+
+def job_log(text: str, baseline_seed: int) -> dict:
+    """From the server's log, the seeds of the live page's jobs in the order the server queued them
+    (their arrival) and in the order they started, leaving out the baseline's."""
+    queued, started = [], []
+    for m in JOB_LINE.finditer(text):
+        seed = int(m.group(3))
+        if seed != baseline_seed:
+            if m.group(2).startswith("queued"):
+                queued.append(seed)
+            elif m.group(2).startswith("started"):
+                started.append(seed)
+    return {"queued": queued, "started": started}
 
 
 def _r(values, f):
@@ -261,7 +297,7 @@ def workshop(args) -> dict:
     try:
         if args.baseline:  # one visitor alone, its own experiment (nothing recalled)
             before = cpu_seconds(proc.pid)
-            alone = asyncio.run(room(base, 1, True, args.steps, 900, rng))
+            alone = asyncio.run(room(base, 1, True, args.steps, BASELINE_SEED, rng))
             report["alone"] = summarize(alone, cpu_seconds(proc.pid) - before, False)
             time.sleep(2)
         threads_before, before = threads(proc.pid), cpu_seconds(proc.pid)
@@ -271,11 +307,25 @@ def workshop(args) -> dict:
         # Threads after the room, against before it (after the baseline's warm-up, if any: torch's
         # pool of intra-op threads is made by the first run and stays).
         report["server_threads"] = {"before": threads_before, "after": threads(proc.pid)}
+        report["job_threads_after"] = job_threads(proc.pid)
+        cpu0 = cpu_seconds(proc.pid)
+        time.sleep(3.0)
+        report["server_cpu_s_in_3_s_after"] = round(cpu_seconds(proc.pid) - cpu0, 2)  # a job left training: ~3 s
     finally:
         sampler.stop()
         stop_server(proc)
     report["rss_peak_mb"] = round(max(r for _, r in sampler.samples) / 2**20, 1)
-    report["tracebacks_in_log"] = log_path.read_text(errors="replace").count("Traceback")
+    text = log_path.read_text(errors="replace")
+    report["tracebacks_in_log"] = text.count("Traceback")
+    # What the server did: the room's trainings (one for a room asking for the same experiment), and
+    # for distinct ones whether they started in the order they arrived (first come, first served).
+    jobs = job_log(text, BASELINE_SEED)
+    report["trainings_started"] = len(jobs["started"])
+    if args.distinct:
+        report["started_in_arrival_order"] = jobs["queued"] == jobs["started"]
+        report["arrival_order"], report["start_order"] = jobs["queued"], jobs["started"]
+        report["click_order"] = [100 + v for v in report.pop("_click_order")]
+    report.pop("_click_order", None)
     return report
 
 

@@ -45,6 +45,7 @@ FINISHED = (DONE, STOPPED, FAILED)
 DEFAULT_SLOTS = 3  # a small host has 2-4 cores; each paired run steps its models on one thread per model
 DEFAULT_QUEUE = 50  # jobs waiting, not visitors: a room of any size asking for one experiment is one job
 DEFAULT_WATCH_TIMEOUT_S = 10.0
+THREAD_NAME = "bnln-job"  # what the operating system calls a job's thread (name_os_thread)
 DEFAULT_RUN_S = 5.0  # the guess of a job's duration before any finished (a default live run takes about 4 s)
 
 Frames = dict[str, pd.DataFrame]
@@ -61,8 +62,9 @@ class Job(Reporter):
     """One computation and everything its watchers are shown: the engine reports to it (it is the
     ``Reporter`` of the computation) from the job's thread, and watchers read it from theirs."""
 
-    def __init__(self, key: str, work: Work, manager: JobManager):
-        self.key, self.work, self._manager = key, work, manager
+    def __init__(self, key: str, work: Work, manager: JobManager, label: str = ""):
+        self.key, self.work, self._manager, self.label = key, work, manager, label
+        self.queued = time.monotonic()
         self.state = QUEUED
         self.watchers: dict[str, float] = {}  # watcher -> when last seen (time.monotonic)
         self.started = math.nan  # time.monotonic() when it began to run
@@ -161,9 +163,10 @@ class JobManager:
         self._durations: deque[float] = deque(maxlen=20)  # of the last completed jobs, for a rough wait
 
     # ---------------------------------------------------------------- asking for a job
-    def join(self, key: str, work: Work, watcher: str) -> Job:
+    def join(self, key: str, work: Work, watcher: str, label: str = "") -> Job:
         """The job of ``key``, with ``watcher`` watching it: stored, joined or queued (see the
-        module's docstring). Raises QueueFull when a new job would not fit in the queue."""
+        module's docstring). Raises QueueFull when a new job would not fit in the queue. ``label``
+        names a new job in the server's log."""
         with self._lock:
             if (job := self.stored(key)) is not None:
                 return job
@@ -171,9 +174,10 @@ class JobManager:
             if job is None:
                 if self._running >= self.slots and len(self._queue) >= self.queue_limit:
                     raise QueueFull(self.queue_limit)
-                job = Job(key, work, self)
+                job = Job(key, work, self, label)
                 self._active[key] = job
                 self._queue.append(job)
+                log.info("job %s queued at place %d: %s", key[:10], len(self._queue), label)
             job.watchers[watcher] = time.monotonic()
             self._start_queued()
             return job
@@ -253,9 +257,11 @@ class JobManager:
                 continue
             job.state, job.started = RUNNING, time.monotonic()
             self._running += 1
+            log.info("job %s started after %.1f s queued: %s", job.key[:10], job.started - job.queued, job.label)
             threading.Thread(target=self._run, args=(job,), name=f"job {job.key}", daemon=True).start()
 
     def _run(self, job: Job) -> None:
+        name_os_thread(THREAD_NAME)
         result, state = None, DONE
         try:
             result = job.work(job)
@@ -273,6 +279,7 @@ class JobManager:
 
     def _end(self, job: Job, state: str) -> None:
         job.state = state
+        log.info("job %s %s: %s", job.key[:10], state, job.label)
         self._active.pop(job.key, None)
         if state == DONE:
             job._drop_live()
@@ -281,6 +288,17 @@ class JobManager:
             while len(self._store) > self.store_entries:
                 self._store.popitem(last=False)
         job._ended.set()
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` where the operating system shows it (Linux: ``top -H``,
+    /proc/<pid>/task/<tid>/comm), so that job threads can be counted from outside the server."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):  # not Linux: the name is a nicety
+        pass
 
 
 def env_number(name: str, default: float, lo: float, hi: float, kind=float):
@@ -301,3 +319,15 @@ def from_environment() -> JobManager:
         queue_limit=env_number("BNLN_MAX_QUEUE", DEFAULT_QUEUE, 0, 10_000, int),
         watch_timeout_s=env_number("BNLN_WATCH_TIMEOUT_S", DEFAULT_WATCH_TIMEOUT_S, 0.5, 600.0),
     )
+
+
+def log_to_stderr() -> None:
+    """Write this module's log (each job queued, started and ended, at INFO) to the server's
+    standard error, in Streamlit's format; once, however often it is called."""
+    if not any(getattr(h, "bnln", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.bnln = True
+        fmt = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
+        handler.setFormatter(logging.Formatter(fmt, "%Y-%m-%d %H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)

@@ -33,6 +33,7 @@ from ui import controls, show
 from ui.i18n import lang, t
 
 JOBS = jobs.from_environment()  # one per server process: every session's jobs and their queue
+jobs.log_to_stderr()  # the jobs' start and end in the server's log, beside Streamlit's
 # At most two redraws a second. A redraw costs the browser about 0.1 s of CPU (two charts
 # re-rendered, whatever their size): at 7 a second, a browser on the same two cores as the server
 # spent about one core on them, taken from training. At 2 a second a default run completes as fast
@@ -110,7 +111,12 @@ def ask(page: str, cfg: RunConfig, extras: dict) -> None:
         JOBS.leave(old.job, old.watcher)  # a new request replaces what this visitor watched here
     watcher = uuid.uuid4().hex
     try:
-        job = JOBS.join(exp.job_key(cfg, extras), lambda j: experiments.compute(page, cfg, extras, report=j), watcher)
+        job = JOBS.join(
+            exp.job_key(cfg, extras),
+            lambda j: experiments.compute(page, cfg, extras, report=j),
+            watcher,
+            label=f"{page} seed {cfg.seed} steps {cfg.steps}",
+        )
     except jobs.QueueFull as full:
         st.session_state[_key(page, "refused")] = full.limit
         return
