@@ -11,7 +11,7 @@ redrawn while it trains, the results drawn afterwards, the browser's work), agai
 promise that "the default live comparison in the app completes within 1.2x of the same run from
 the CLI".
 
-App side: ``streamlit run streamlit_app.py`` headless on a free localhost port (the soak's
+App side: ``streamlit run streamlit_app.py`` headless on a free localhost port (benchmarks.server's
 ``start_server``: no usage statistics, no file watcher), driven by Debian's /usr/bin/chromium
 through Playwright (never a downloaded browser). Each repeat gets a fresh browser context, opens
 the live page by ``/live?seed=N`` (every other setting the page's default: LayerNorm and BatchNorm,
@@ -74,7 +74,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from benchmarks.soak import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, free_port, start_server, stop_server
+from benchmarks.server import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, free_port, start_server, stop_server
 from core import cli
 from core.config import NORMS, RunConfig
 from core.experiments import SETUPS

@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.soak import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server
+from benchmarks.server import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 FINISHED_TIMEOUT_MS = 120_000

@@ -4,7 +4,7 @@ Chromium, in English and Chinese, cropped to the chart that shows the finding.
     python -m benchmarks.screenshots               # every picture into docs/img/ (about 2 minutes on 2 cores)
     python -m benchmarks.screenshots --only leak   # one (both languages)
 
-It starts the app on a free localhost port (``benchmarks.soak``'s server: headless, no file
+It starts the app on a free localhost port (``benchmarks.server``: headless, no file
 watcher), opens each shot's link (a guided-tour scenario shows its stored results at once, see
 ``core.precompute``), waits for the script to finish and the charts to draw, and takes the shot's
 charts (by their order on the page) with their captions as one clip. The PNGs are reduced to a 256-colour
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchmarks.soak import ERRORS, free_port, start_server, stop_server
+from benchmarks.server import ERRORS, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "img"

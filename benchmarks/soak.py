@@ -17,9 +17,11 @@ then (opens the overview instead): ten times as long for a run of its own, so it
 A run ends as *completed* (results shown, titled with the link's steps and seed), *stopped* (the
 "Stopped" notice with partial results, or "Stopped before training began" when still queued),
 *left*, *refused* (the "server is busy" notice: the queue is full) or *failed* (anything else, e.g. a
-timeout). Every page is checked for an exception or error element. After the last visitor and a
-rest longer than the jobs' watch timeout, the server's CPU time over three seconds says whether
-any run was left running.
+timeout; a run's outcome is read once its metrics or a notice have reached the page). Every page is
+checked for an exception or error element. After the last visitor and a rest longer than the jobs'
+watch timeout, the server's job threads (core.jobs names them for the operating system) and its CPU
+time over three seconds say whether any run was left running, and the server's log of jobs says how
+many it queued, started and ended (done, stopped, failed) and how many it never ended (lost).
 
 Memory: the server process's resident set size plus its children's, read from /proc every 0.5 s.
 Reported: the peak, the RSS when warm-up ended (every visitor finished its first round: imports,
@@ -41,122 +43,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import re
-import socket
 import statistics
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+from benchmarks.server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ERRORS,
+    IDLE,
+    METRIC,
+    ROOT,
+    WARNINGS,
+    Sampler,
+    free_port,
+    idle_cpu_seconds,
+    job_tally,
+    job_threads,
+    print_report,
+    rss_bytes,
+    settled,
+    start_server,
+    stop_server,
+)
+
 TOUR = ["batch_size", "padding", "per_token", "train_vs_inference", "gradients"]  # one per round, in turn
-SAMPLE_S = 0.5
 RUN_TIMEOUT_MS = 300_000  # one small run on a crowded 2-core machine
 PAGE_TIMEOUT_MS = 120_000
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
-WARNINGS = '[data-testid="stAlertContentWarning"]'
-
-
-# ---------------------------------------------------------------- the server and its memory
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, log_path: Path, env_extra: dict[str, str], root: Path = ROOT) -> subprocess.Popen:
-    """``streamlit run streamlit_app.py`` of the checkout ``root`` on ``port``, once healthy."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "w")  # noqa: SIM115 - owned by the process, closed in stop_server
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
-    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    cmd += ["--server.fileWatcherType", "none"]  # as deployed: edits to the tree mid-soak must not reload modules
-    proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env_extra})
-    proc.log = log  # type: ignore[attr-defined]
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.5)
-    stop_server(proc)
-    raise TimeoutError("streamlit did not become healthy in 120 s")
-
-
-def stop_server(proc: subprocess.Popen):
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-    proc.log.close()  # type: ignore[attr-defined]
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4, after the (comm)
-                kids.append(int(entry))
-    return kids
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of ``pid`` and all its descendants, from /proc/<pid>/status."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        total += int(m.group(1)) * 1024 if m else 0
-        todo += _children(p)
-    return total
-
-
-class Sampler(threading.Thread):
-    """Samples the server's RSS every SAMPLE_S seconds until stopped."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True, name="rss-sampler")
-        self.pid = pid
-        self.samples: list[tuple[float, int]] = []
-        self.t0 = time.monotonic()
-        self._stop_event = threading.Event()
-
-    def run(self):
-        while not self._stop_event.is_set():
-            self.samples.append((time.monotonic() - self.t0, rss_bytes(self.pid)))
-            self._stop_event.wait(SAMPLE_S)
-
-    def stop(self):
-        self._stop_event.set()
-        self.join(5)
-
-    def at(self, t: float) -> int:
-        """The RSS at time ``t`` (median of the samples within a second of it)."""
-        near = [r for s, r in self.samples if abs(s - t) <= 1.0] or [self.samples[-1][1]]
-        return int(statistics.median(near))
 
 
 # ---------------------------------------------------------------- visitors
@@ -241,6 +157,7 @@ async def _run_live(page, base: str, n: int, seed: int, stop: bool, tally: Tally
         return
     await page.wait_for_timeout(300)
     await _idle(page, RUN_TIMEOUT_MS)
+    await settled(page)  # its metrics (or a notice) may still be on their way to the page
     tally.run_seconds.append(time.monotonic() - t0)
     await _check_errors(page, tally, f"live seed {seed}")
     notes = " ".join(await page.locator(WARNINGS).all_inner_texts())
@@ -254,7 +171,7 @@ async def _run_live(page, base: str, n: int, seed: int, stop: bool, tally: Tally
         tally.problems.append(f"run seed {seed}: not the link's settings | {await _evidence(page, f'seed_{seed}')}")
     elif "Stopped" in notes:
         tally.stopped += 1
-    elif await page.locator('[data-testid="stMetric"]').count():
+    elif await page.locator(METRIC).count():
         tally.completed += 1
     else:
         tally.failed += 1
@@ -329,11 +246,8 @@ def soak(args) -> dict:
         tallies, warm_end = asyncio.run(drive(f"http://127.0.0.1:{port}", args, sampler))
         time.sleep(args.rest)  # sessions of the last visitors close, jobs nobody watches stop
         final_t = time.monotonic() - sampler.t0
-        from benchmarks.workshop import cpu_seconds
-
-        cpu0 = cpu_seconds(proc.pid)
-        time.sleep(3.0)
-        idle_cpu = cpu_seconds(proc.pid) - cpu0  # a run left training would take a core: about 3 s
+        left_threads = job_threads(proc.pid)  # a job's thread is named for the OS (core.jobs)
+        idle_cpu = idle_cpu_seconds(proc.pid)  # a run left training would take a core: about 3 s
     finally:
         sampler.stop()
         stop_server(proc)
@@ -361,7 +275,10 @@ def soak(args) -> dict:
         "runs_failed": total.failed,
         "stop_clicks": total.stop_clicks,
         "runs_left_mid_run": total.left,
-        "server_cpu_s_in_3_s_after_rest": round(idle_cpu, 2),
+        "server_cpu_s_in_3_s_after_rest": idle_cpu,
+        "job_threads_after_rest": left_threads,
+        # the server's own account (core.jobs' log): jobs queued, started, how they ended, never ended
+        "jobs": job_tally(log),
         "error_elements": total.error_elements,
         "tracebacks_in_log": log.count("Traceback"),
         "run_seconds_median": round(statistics.median(total.run_seconds), 2) if total.run_seconds else None,
@@ -401,18 +318,6 @@ def parse_args(argv=None):
     if a.visitors < 1 or a.steps < 1 or a.minutes <= 0 or a.rounds < 0:
         p.error("--visitors and --steps must be >= 1, --minutes > 0, --rounds >= 0")
     return a
-
-
-def print_report(report: dict, json_to: str | None) -> None:
-    """``--json``: the report as JSON on stdout ("-") or in a file; else (and with a file) a table."""
-    if json_to == "-":
-        print(json.dumps(report))
-        return
-    if json_to:
-        Path(json_to).write_text(json.dumps(report, indent=2) + "\n")
-    width = max(len(k) for k in report)
-    for k, v in report.items():
-        print(f"{k:<{width}}  {v}")
 
 
 def main(argv=None) -> int:

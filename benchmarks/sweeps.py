@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.soak import rss_bytes
+from benchmarks.server import rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_SCRIPT = """

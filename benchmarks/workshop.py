@@ -6,7 +6,7 @@ Run from the repository root::
     python -m benchmarks.workshop --visitors 12 --distinct   # each visitor its own ?seed=
     python -m benchmarks.workshop --visitors 4 --steps 60 --json out.json
 
-What it does: starts the app headless on a free localhost port (benchmarks.soak's server), opens
+What it does: starts the app headless on a free localhost port (benchmarks.server), opens
 the live page in N browser contexts of Debian's Chromium (never a downloaded browser) and, once
 every page has loaded, has each visitor press Run at a random moment within the same second (in
 order of a shuffled list). Without ``--distinct`` every visitor asks for the live page's default
@@ -19,7 +19,8 @@ metrics and its one-line title with the asked settings; *refused* when it says t
 anything else (an error element, a timeout, no result and no message) is *failed*.
 
 Reported: those counts; each visitor's click-to-first-point and click-to-results times (median and
-max); the server's CPU seconds from the first click to the last result (its process and its
+max), and the time until its browser received the first live chart data (the driver stamps the
+websocket frames carrying Arrow tables: what the server delivered, before a busy renderer draws it); the server's CPU seconds from the first click to the last result (its process and its
 children, /proc); its peak RSS; its threads before the room and after it (``--rest`` seconds after
 the last visitor left), its job threads then (core.jobs names them for the operating system) and its
 CPU seconds in the 3 s after; tracebacks in its log. From the server's log of jobs (core.jobs): how
@@ -41,24 +42,31 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.soak import (
+from benchmarks.server import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ERRORS,
     IDLE,
+    METRIC,
     ROOT,
     WARNINGS,
     Sampler,
+    browsers_cpu_seconds,
+    cpu_seconds,
     free_port,
+    idle_cpu_seconds,
+    job_threads,
+    live_seeds,
     print_report,
+    settled,
     start_server,
     stop_server,
+    threads,
 )
 from core import jobs
 
 PAGE_TIMEOUT_MS = 180_000
 RUN_TIMEOUT_MS = 600_000
-TICKS = os.sysconf("SC_CLK_TCK")
 SLOTS = jobs.env_number("BNLN_MAX_RUNS", jobs.DEFAULT_SLOTS, 1, 64, int)  # the server's, from the same environment
 
 # Records in the page when Run was clicked, the first drawn chart mark, queue places seen, and when
@@ -86,54 +94,29 @@ TIMING_JS = """
 """
 
 
-def threads(pid: int) -> int:
-    """The server process's threads now (/proc/PID/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return -1
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of ``pid`` and its descendants (benchmarks.soak's /proc walk)."""
-    from benchmarks.soak import _children
-
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15)
-        todo += _children(p)
-    return total
-
-
-def browsers_cpu_seconds() -> float:
-    """CPU time of every Chromium process on the machine (the visitors' browsers share its cores)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                comm, rest = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)
-            except OSError:
-                continue
-            if "chrom" in comm.lower():
-                fields = rest.split()
-                total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
-
-
 async def open_visitor(browser, url: str):
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
+    # When the driver receives each websocket frame carrying a chart's data (Arrow tables; the live
+    # page sends none before the first point): the server's first point reaching the browser, before
+    # the page's busy renderer draws it.
+    page.data_frames = []
+
+    def on_socket(ws):
+        ws.on("framereceived", lambda payload: _frame(page, payload))
+
+    page.on("websocket", on_socket)
     await page.goto(url)
     await page.wait_for_selector('[data-testid="stForm"]', timeout=PAGE_TIMEOUT_MS)
     await page.wait_for_selector(IDLE, timeout=PAGE_TIMEOUT_MS)
     await page.evaluate(TIMING_JS)
     return context, page
+
+
+def _frame(page, payload) -> None:
+    if isinstance(payload, bytes) and b"ARROW1" in payload:
+        page.data_frames.append(time.monotonic())
 
 
 async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> dict:
@@ -148,15 +131,12 @@ async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> di
     except Exception as e:  # never went idle: failed
         out.update(result="failed", why=f"no end: {type(e).__name__}")
         return out
-    try:  # the script has ended; its last elements may still be on their way to the page
-        await page.wait_for_selector(f'[data-testid="stMetric"], {ERRORS}, {WARNINGS}', timeout=60_000)
-    except Exception:
-        pass  # classified below from what is there
+    await settled(page)  # the script has ended; its last elements may still be on their way to the page
     timing = await page.evaluate("window.__timing")
     errors = await page.locator(ERRORS).count()
     notes = " ".join(await page.locator(WARNINGS).all_inner_texts())
     captions = " ".join(await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
-    metrics = await page.locator('[data-testid="stMetric"]').count()
+    metrics = await page.locator(METRIC).count()
     asked = f"{steps} steps" in captions and (seed is None or f"seed {seed}" in captions)
     if errors:
         result, why = "failed", (await page.locator(ERRORS).first.inner_text())[:200]
@@ -174,6 +154,7 @@ async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> di
         result=result,
         why=why,
         first_s=(timing["first"] - timing["click"]) / 1000 if "first" in timing else None,
+        first_data_s=next((t - clicked for t in page.data_frames if t > clicked), None),
         step_line_s=(timing["step"] - timing["click"]) / 1000 if "step" in timing else None,
         job_s=float(m.group(1)) if (m := re.search(r"· ([\d.]+) s\b", captions)) else None,
         results_s=(timing["done"] - timing["click"]) / 1000,
@@ -213,6 +194,7 @@ def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
     firsts = [r["first_s"] for r in got if r.get("first_s") is not None]
     ends = [r["results_s"] for r in got]
     lines = [r["step_line_s"] for r in got if r.get("step_line_s") is not None]
+    datas = [r["first_data_s"] for r in got if r.get("first_data_s") is not None]
     jobs_s = [r["job_s"] for r in got if r.get("job_s") is not None]
     report = {
         "visitors": len(results),
@@ -221,6 +203,8 @@ def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
         "failed": sum(r["result"] == "failed" for r in results),
         "click_to_first_point_s": {"median": _r(firsts, statistics.median), "max": _r(firsts, max)},
         "click_to_results_s": {"median": _r(ends, statistics.median), "max": _r(ends, max)},
+        # the first live chart data received by the browser (driver's clock, from pressing Run)
+        "click_to_first_data_s": {"median": _r(datas, statistics.median), "max": _r(datas, max)},
         # the first progress line saying "step N of M": the server's first word on the training
         "click_to_first_step_line_s": {"median": _r(lines, statistics.median), "max": _r(lines, max)},
         "job_s": {"median": _r(jobs_s, statistics.median), "max": _r(jobs_s, max)},  # as its title says
@@ -240,38 +224,6 @@ def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
 
 
 BASELINE_SEED = 900  # the visitor alone asks for its own seed: nothing of the room recalled
-
-
-def job_threads(pid: int) -> int:
-    """The server's job threads now: those the operating system calls core.jobs.THREAD_NAME."""
-    from core.jobs import THREAD_NAME
-
-    count = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            count += Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == THREAD_NAME
-        except OSError:  # ended meanwhile
-            pass
-    return count
-
-
-JOB_LINE = re.compile(
-    r"core\.jobs: job (\S+) (queued at place \d+|started after [\d.]+ s queued|\w+): live seed (\d+) "
-)
-
-
-def job_log(text: str, baseline_seed: int) -> dict:
-    """From the server's log, the seeds of the live page's jobs in the order the server queued them
-    (their arrival) and in the order they started, leaving out the baseline's."""
-    queued, started = [], []
-    for m in JOB_LINE.finditer(text):
-        seed = int(m.group(3))
-        if seed != baseline_seed:
-            if m.group(2).startswith("queued"):
-                queued.append(seed)
-            elif m.group(2).startswith("started"):
-                started.append(seed)
-    return {"queued": queued, "started": started}
 
 
 def _r(values, f):
@@ -308,9 +260,7 @@ def workshop(args) -> dict:
         # pool of intra-op threads is made by the first run and stays).
         report["server_threads"] = {"before": threads_before, "after": threads(proc.pid)}
         report["job_threads_after"] = job_threads(proc.pid)
-        cpu0 = cpu_seconds(proc.pid)
-        time.sleep(3.0)
-        report["server_cpu_s_in_3_s_after"] = round(cpu_seconds(proc.pid) - cpu0, 2)  # a job left training: ~3 s
+        report["server_cpu_s_in_3_s_after"] = idle_cpu_seconds(proc.pid)  # a job left training: ~3 s
     finally:
         sampler.stop()
         stop_server(proc)
@@ -319,11 +269,11 @@ def workshop(args) -> dict:
     report["tracebacks_in_log"] = text.count("Traceback")
     # What the server did: the room's trainings (one for a room asking for the same experiment), and
     # for distinct ones whether they started in the order they arrived (first come, first served).
-    jobs = job_log(text, BASELINE_SEED)
-    report["trainings_started"] = len(jobs["started"])
+    arrived, started = (live_seeds(text, e, leave_out=BASELINE_SEED) for e in ("queued", "started"))
+    report["trainings_started"] = len(started)
     if args.distinct:
-        report["started_in_arrival_order"] = jobs["queued"] == jobs["started"]
-        report["arrival_order"], report["start_order"] = jobs["queued"], jobs["started"]
+        report["started_in_arrival_order"] = arrived == started
+        report["arrival_order"], report["start_order"] = arrived, started
         report["click_order"] = [100 + v for v in report.pop("_click_order")]
     report.pop("_click_order", None)
     return report

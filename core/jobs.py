@@ -321,13 +321,17 @@ def from_environment() -> JobManager:
     )
 
 
+def log_formatter() -> logging.Formatter:
+    """Streamlit's format for the server's log (what benchmarks.server reads back)."""
+    return logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+
+
 def log_to_stderr() -> None:
     """Write this module's log (each job queued, started and ended, at INFO) to the server's
     standard error, in Streamlit's format; once, however often it is called."""
     if not any(getattr(h, "bnln", False) for h in log.handlers):
         handler = logging.StreamHandler()
         handler.bnln = True
-        fmt = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
-        handler.setFormatter(logging.Formatter(fmt, "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(log_formatter())
         log.addHandler(handler)
         log.setLevel(logging.INFO)

@@ -49,8 +49,8 @@ def server_log(request) -> Path:
 @pytest.fixture(scope="module")
 def server(server_log):
     """A fresh `streamlit run streamlit_app.py` on a free localhost port, for one test module
-    (benchmarks.soak's server: headless, no usage statistics, no file watcher)."""
-    from benchmarks.soak import free_port, start_server, stop_server
+    (benchmarks.server: headless, no usage statistics, no file watcher)."""
+    from benchmarks.server import free_port, start_server, stop_server
 
     port = free_port()
     proc = start_server(port, server_log, {})

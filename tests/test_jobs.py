@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from benchmarks import server
 from core import jobs
 from core.config import RunConfig
 from core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobManager, QueueFull
@@ -219,8 +220,8 @@ def test_the_log_names_each_job_queued_started_and_ended_and_the_os_names_its_th
     caplog.set_level(logging.INFO, logger="core.jobs")
     m = JobManager(slots=1)
     a, b = Fake("a"), Fake("b")
-    ja = m.join("key-a", a, "v1", label="live seed 1")
-    m.join("key-b", b, "v2", label="live seed 2")
+    ja = m.join("key-a", a, "v1", label="live seed 1 steps 9")
+    m.join("key-b", b, "v2", label="live seed 2 steps 9")
     a.running.wait(WAIT)
     if Path("/proc/self/task").exists():  # Linux: what `top -H` and benchmarks.workshop see
         names = {Path(f"/proc/self/task/{tid}/comm").read_text().strip() for tid in os.listdir("/proc/self/task")}
@@ -231,11 +232,20 @@ def test_the_log_names_each_job_queued_started_and_ended_and_the_os_names_its_th
     until(lambda: not job_threads())
     said = [r.getMessage() for r in caplog.records if r.name == "core.jobs"]
     assert said == [
-        "job key-a queued at place 1: live seed 1",
-        "job key-a started after 0.0 s queued: live seed 1",
-        "job key-b queued at place 1: live seed 2",
-        "job key-a done: live seed 1",
-        "job key-b started after " + said[4].split("after ")[1].split(" s")[0] + " s queued: live seed 2",
-        "job key-b done: live seed 2",
+        "job key-a queued at place 1: live seed 1 steps 9",
+        "job key-a started after 0.0 s queued: live seed 1 steps 9",
+        "job key-b queued at place 1: live seed 2 steps 9",
+        "job key-a done: live seed 1 steps 9",
+        "job key-b started after " + said[4].split("after ")[1].split(" s")[0] + " s queued: live seed 2 steps 9",
+        "job key-b done: live seed 2 steps 9",
     ]
-    assert ja.label == "live seed 1"
+    # What the benchmarks read back from the server's log, written in the server's format
+    fmt = jobs.log_formatter()
+    lines = [fmt.format(r) for r in caplog.records if r.name == "core.jobs"]
+    text = "\n".join(["2026-01-01 00:00:00.000 INFO streamlit: something else", *lines])
+    assert server.job_tally(text) == {"queued": 2, "started": 2, "ended": {"done": 2}, "open": 0}
+    assert server.job_tally("\n".join(lines[:3])) == {"queued": 2, "started": 1, "ended": {}, "open": 2}
+    assert server.live_seeds(text, "started") == [1, 2]
+    assert server.live_seeds(text, "queued", leave_out=1) == [2]
+    assert server.JOB_THREAD == jobs.THREAD_NAME
+    assert ja.label == "live seed 1 steps 9"

@@ -36,6 +36,10 @@ def test_short_soak(tmp_path):
     assert r["runs_completed"] + r["runs_stopped"] + r["runs_left_mid_run"] == r["runs_started"], r
     assert r["runs_refused"] == 0 and r["runs_completed"] >= VISITORS, r
     assert r["server_cpu_s_in_3_s_after_rest"] < 0.5, r  # nothing left training after everyone left
+    assert r["job_threads_after_rest"] == 0, r  # no job thread left behind
+    jobs = r["jobs"]  # the server's own log: every job it queued ended (some before starting), none failed
+    assert jobs["open"] == 0 and jobs["queued"] == sum(jobs["ended"].values()) >= jobs["started"], jobs
+    assert "failed" not in jobs["ended"] and jobs["ended"]["done"] >= ROUNDS, jobs
     assert r["runs_failed"] == 0 and r["error_elements"] == 0, r["problems"]
     assert r["tracebacks_in_log"] == 0, (ROOT / "artifacts" / "soak_server.log").read_text()[-3000:]
     assert r["page_views"] >= VISITORS * ROUNDS * 3
