@@ -81,6 +81,44 @@ def take(page, server: str, shot: Shot, lang: str) -> Path:
     return path
 
 
+QUEUE = "queue"  # the live page of a visitor whose job waits for the server's one slot (BNLN_MAX_RUNS=1)
+
+
+def take_queue(browser, server: str, lang: str) -> Path:
+    """A second visitor's live run waiting in the queue behind a first one's long run, with a third
+    visitor watching the first: the Stop button and the progress line saying its place and wait."""
+    first = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    first.goto(f"{server}/live?steps=3000&seed=7001")
+    first.wait_for_selector('[data-testid="stBaseButton-primaryFormSubmit"]', timeout=120_000)
+    first.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
+    first.wait_for_function(
+        "document.querySelector('[data-testid=\"stProgress\"]')?.innerText.includes('step')", timeout=120_000
+    )
+    second = browser.new_page(viewport={"width": WIDTH, "height": 2000})
+    second.goto(f"{server}/live?seed=7002" + ("&lang=zh" if lang == "zh" else ""))
+    second.wait_for_selector('[data-testid="stBaseButton-primaryFormSubmit"]', timeout=120_000)
+    second.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
+    bar = second.locator('[data-testid="stProgress"]')
+    bar.wait_for(timeout=60_000)
+    second.wait_for_function(
+        "/ 1 .* 1 /.test(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '')", timeout=60_000
+    )
+    if second.locator(ERRORS).count():
+        raise RuntimeError(f"queue ({lang}): the page shows an error")
+    stop = second.locator(".st-key-live-stop")
+    boxes = [stop.bounding_box(), bar.bounding_box()]
+    left, top = min(b["x"] for b in boxes) - 8, min(b["y"] for b in boxes) - 8
+    right = max(b["x"] + b["width"] for b in boxes) + 8
+    bottom = max(b["y"] + b["height"] for b in boxes) + 8
+    path = OUT / f"{QUEUE}.{lang}.png"
+    second.screenshot(path=path, clip={"x": left, "y": top, "width": right - left, "height": bottom - top})
+    optimise(path)
+    stop.locator("button").first.click()  # leaves the queue
+    first.close()  # its job stops once nobody watches it
+    second.close()
+    return path
+
+
 def optimise(path: Path):
     """A 256-colour palette PNG: charts have few colours, so text and lines stay sharp."""
     with Image.open(path) as im:
@@ -92,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help=f"comma list of {', '.join(s.name for s in SHOTS)} (default: all)")
     a = parser.parse_args(argv)
-    names = [s.name for s in SHOTS]
+    names = [s.name for s in SHOTS] + [QUEUE]
     wanted = a.only.split(",") if a.only else names
     unknown = [n for n in wanted if n not in names]
     if unknown:
@@ -103,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    proc = start_server(port, ROOT / "artifacts" / "streamlit_server_screenshots.log", {})
+    env = {"BNLN_MAX_RUNS": "1", "BNLN_WATCH_TIMEOUT_S": "2"}  # the queue picture: one slot
+    proc = start_server(port, ROOT / "artifacts" / "streamlit_server_screenshots.log", env)
     started = time.perf_counter()
     try:
         with sync_playwright() as p:
@@ -114,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                 for lang in LANGS:
                     path = take(page, f"http://127.0.0.1:{port}", shot, lang)
                     print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB", file=sys.stderr)
+            for lang in LANGS if QUEUE in wanted else ():
+                path = take_queue(browser, f"http://127.0.0.1:{port}", lang)
+                print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB", file=sys.stderr)
             browser.close()
     finally:
         stop_server(proc)

@@ -228,6 +228,12 @@ async def settled(page, timeout_ms: int = 60_000) -> None:
         pass
 
 
+def output_flags(parser, log_name: str) -> None:
+    """``--log PATH`` (the server's log, artifacts/LOG_NAME) and ``--json [PATH]``."""
+    parser.add_argument("--log", default=str(ROOT / "artifacts" / log_name), help="the server's log")
+    parser.add_argument("--json", nargs="?", const="-", help="print the report as JSON, or write it to PATH")
+
+
 def print_report(report: dict, json_to: str | None) -> None:
     """``--json``: the report as JSON on stdout ("-") or in a file; else (and with a file) a table."""
     if json_to == "-":
@@ -238,3 +244,10 @@ def print_report(report: dict, json_to: str | None) -> None:
     width = max(len(k) for k in report)
     for k, v in report.items():
         print(f"{k:<{width}}  {v}")
+
+
+def report_main(parse_args, measure, argv=None) -> int:
+    """A benchmark's command: parse its flags, measure, print (or write) the report."""
+    args = parse_args(argv)
+    print_report(measure(args), args.json)
+    return 0

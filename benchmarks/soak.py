@@ -63,7 +63,8 @@ from benchmarks.server import (
     idle_cpu_seconds,
     job_tally,
     job_threads,
-    print_report,
+    output_flags,
+    report_main,
     rss_bytes,
     settled,
     start_server,
@@ -312,19 +313,12 @@ def parse_args(argv=None):
     p.add_argument(
         "--rest", type=float, default=15.0, help="seconds to wait after the last visitor before the final RSS"
     )
-    p.add_argument("--log", default=str(ROOT / "artifacts" / "soak_server.log"))
-    p.add_argument("--json", nargs="?", const="-", help="print the report as JSON, or write it to PATH")
+    output_flags(p, "soak_server.log")
     a = p.parse_args(argv)
     if a.visitors < 1 or a.steps < 1 or a.minutes <= 0 or a.rounds < 0:
         p.error("--visitors and --steps must be >= 1, --minutes > 0, --rounds >= 0")
     return a
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    print_report(soak(args), args.json)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report_main(parse_args, soak))

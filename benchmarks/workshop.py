@@ -42,27 +42,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.server import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    ERRORS,
-    IDLE,
-    METRIC,
-    ROOT,
-    WARNINGS,
-    Sampler,
-    browsers_cpu_seconds,
-    cpu_seconds,
-    free_port,
-    idle_cpu_seconds,
-    job_threads,
-    live_seeds,
-    print_report,
-    settled,
-    start_server,
-    stop_server,
-    threads,
-)
+from benchmarks import server
 from core import jobs
 
 PAGE_TIMEOUT_MS = 180_000
@@ -109,7 +89,7 @@ async def open_visitor(browser, url: str):
     page.on("websocket", on_socket)
     await page.goto(url)
     await page.wait_for_selector('[data-testid="stForm"]', timeout=PAGE_TIMEOUT_MS)
-    await page.wait_for_selector(IDLE, timeout=PAGE_TIMEOUT_MS)
+    await page.wait_for_selector(server.IDLE, timeout=PAGE_TIMEOUT_MS)
     await page.evaluate(TIMING_JS)
     return context, page
 
@@ -127,19 +107,19 @@ async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> di
     out: dict = {"clicked": clicked}
     try:
         await page.wait_for_function("window.__timing.done !== undefined", timeout=RUN_TIMEOUT_MS, polling=200)
-        await page.wait_for_selector(IDLE, timeout=RUN_TIMEOUT_MS)
+        await page.wait_for_selector(server.IDLE, timeout=RUN_TIMEOUT_MS)
     except Exception as e:  # never went idle: failed
         out.update(result="failed", why=f"no end: {type(e).__name__}")
         return out
-    await settled(page)  # the script has ended; its last elements may still be on their way to the page
+    await server.settled(page)  # the script has ended; its last elements may still be on their way to the page
     timing = await page.evaluate("window.__timing")
-    errors = await page.locator(ERRORS).count()
-    notes = " ".join(await page.locator(WARNINGS).all_inner_texts())
+    errors = await page.locator(server.ERRORS).count()
+    notes = " ".join(await page.locator(server.WARNINGS).all_inner_texts())
     captions = " ".join(await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
-    metrics = await page.locator(METRIC).count()
+    metrics = await page.locator(server.METRIC).count()
     asked = f"{steps} steps" in captions and (seed is None or f"seed {seed}" in captions)
     if errors:
-        result, why = "failed", (await page.locator(ERRORS).first.inner_text())[:200]
+        result, why = "failed", (await page.locator(server.ERRORS).first.inner_text())[:200]
     elif "busy" in notes:
         result, why = "refused", ""
     elif metrics and asked:
@@ -147,7 +127,7 @@ async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> di
     else:
         result, why = "failed", f"no result, no notice: {' '.join((notes + captions).split())[:200]}"
     if result == "failed":  # evidence: artifacts/workshop/failed_<seed or time>.png
-        shots = ROOT / "artifacts" / "workshop"
+        shots = server.ROOT / "artifacts" / "workshop"
         shots.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(shots / f"failed_{seed if seed is not None else int(clicked * 1000)}.png"))
     out.update(
@@ -168,18 +148,18 @@ async def room(base: str, n: int, distinct: bool, steps: int, seed0: int, rng: r
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=server.CHROMIUM, args=server.CHROMIUM_ARGS)
         try:
             seeds = [seed0 + i if distinct else None for i in range(n)]
             query = [f"?steps={steps}" + (f"&seed={s}" if s is not None else "") for s in seeds]
             opened = await asyncio.gather(*(open_visitor(browser, f"{base}/live{q}") for q in query))
-            browsers0 = browsers_cpu_seconds()
+            browsers0 = server.browsers_cpu_seconds()
             delays = sorted(rng.uniform(0.0, 1.0) for _ in range(n))
             order = list(range(n))
             rng.shuffle(order)  # who presses first
             wait = {v: delays[k] for k, v in enumerate(order)}
             results = await asyncio.gather(*(press_and_wait(opened[i][1], wait[i], steps, seeds[i]) for i in range(n)))
-            browsers_cpu = browsers_cpu_seconds() - browsers0
+            browsers_cpu = server.browsers_cpu_seconds() - browsers0
             for i, r in enumerate(results):
                 r["visitor"], r["seed"], r["browsers_cpu_s"] = i, seeds[i], browsers_cpu
             for context, _ in opened:
@@ -231,16 +211,16 @@ def _r(values, f):
 
 
 def workshop(args) -> dict:
-    if not os.path.exists(CHROMIUM):
-        raise SystemExit(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
-    port = free_port()
+    if not os.path.exists(server.CHROMIUM):
+        raise SystemExit(f"no Chromium at {server.CHROMIUM}: apt-get install -y chromium")
+    port = server.free_port()
     log_path = Path(args.log)
-    proc = start_server(port, log_path, {})
+    proc = server.start_server(port, log_path, {})
     if args.pin:  # the server on the first core (every thread, and those it makes later), browsers on the rest
         for tid in os.listdir(f"/proc/{proc.pid}/task"):
             os.sched_setaffinity(int(tid), {0})
         os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))  # this driver, and the browsers it starts
-    sampler = Sampler(proc.pid)
+    sampler = server.Sampler(proc.pid)
     sampler.start()
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(args.seed)
@@ -248,28 +228,28 @@ def workshop(args) -> dict:
     report["pinned"] = args.pin
     try:
         if args.baseline:  # one visitor alone, its own experiment (nothing recalled)
-            before = cpu_seconds(proc.pid)
+            before = server.cpu_seconds(proc.pid)
             alone = asyncio.run(room(base, 1, True, args.steps, BASELINE_SEED, rng))
-            report["alone"] = summarize(alone, cpu_seconds(proc.pid) - before, False)
+            report["alone"] = summarize(alone, server.cpu_seconds(proc.pid) - before, False)
             time.sleep(2)
-        threads_before, before = threads(proc.pid), cpu_seconds(proc.pid)
+        threads_before, before = server.threads(proc.pid), server.cpu_seconds(proc.pid)
         results = asyncio.run(room(base, args.visitors, args.distinct, args.steps, 100, rng))
-        report.update(summarize(results, cpu_seconds(proc.pid) - before, args.distinct))
+        report.update(summarize(results, server.cpu_seconds(proc.pid) - before, args.distinct))
         time.sleep(args.rest)  # the visitors have gone: their sessions' scripts end
         # Threads after the room, against before it (after the baseline's warm-up, if any: torch's
         # pool of intra-op threads is made by the first run and stays).
-        report["server_threads"] = {"before": threads_before, "after": threads(proc.pid)}
-        report["job_threads_after"] = job_threads(proc.pid)
-        report["server_cpu_s_in_3_s_after"] = idle_cpu_seconds(proc.pid)  # a job left training: ~3 s
+        report["server_threads"] = {"before": threads_before, "after": server.threads(proc.pid)}
+        report["job_threads_after"] = server.job_threads(proc.pid)
+        report["server_cpu_s_in_3_s_after"] = server.idle_cpu_seconds(proc.pid)  # a job left training: ~3 s
     finally:
         sampler.stop()
-        stop_server(proc)
+        server.stop_server(proc)
     report["rss_peak_mb"] = round(max(r for _, r in sampler.samples) / 2**20, 1)
     text = log_path.read_text(errors="replace")
     report["tracebacks_in_log"] = text.count("Traceback")
     # What the server did: the room's trainings (one for a room asking for the same experiment), and
     # for distinct ones whether they started in the order they arrived (first come, first served).
-    arrived, started = (live_seeds(text, e, leave_out=BASELINE_SEED) for e in ("queued", "started"))
+    arrived, started = (server.live_seeds(text, e, leave_out=BASELINE_SEED) for e in ("queued", "started"))
     report["trainings_started"] = len(started)
     if args.distinct:
         report["started_in_arrival_order"] = arrived == started
@@ -291,20 +271,13 @@ def parse_args(argv=None):
         help="server on core 0, browsers on the others (as if they had their own machines)",
     )
     p.add_argument("--seed", type=int, default=0, help="of the click order and delays")
-    p.add_argument("--rest", type=float, default=3.0, help="seconds after the room before counting threads")
-    p.add_argument("--log", default=str(ROOT / "artifacts" / "workshop_server.log"))
-    p.add_argument("--json", nargs="?", const="-", help="print the report as JSON, or write it to PATH")
+    p.add_argument("--rest", type=float, default=3.0, help="seconds after the room before counting server.threads")
+    server.output_flags(p, "workshop_server.log")
     a = p.parse_args(argv)
     if not 1 <= a.visitors <= 64 or not 1 <= a.steps <= 3000:
         p.error("--visitors must be 1-64 and --steps 1-3000")
     return a
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    print_report(workshop(args), args.json)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(server.report_main(parse_args, workshop))

@@ -23,6 +23,7 @@ Pure Python: the app holds one manager per server process (ui.runner); the tests
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import os
@@ -98,6 +99,24 @@ class Job(Reporter):
     @property
     def finished(self) -> bool:
         return self.state in FINISHED
+
+    @property
+    def fraction(self) -> float:
+        """How much of it is done, 0 to 1: a grid's paired runs, else the training's steps (1 once
+        training is over and what follows it is computed)."""
+        if self.cells is not None:
+            return self.cells.done / self.cells.total
+        if self.phase_text:
+            return 1.0
+        p = self.progress
+        return min(p.step / p.total, 1.0) if p is not None and p.total else 0.0
+
+    def remaining_s(self, typical: float) -> float:
+        """A rough time left: its pace so far for what is left, or ``typical`` less the time it ran
+        while it has not reported any progress yet."""
+        ran = time.monotonic() - self.started if self.started == self.started else 0.0
+        done = self.fraction
+        return ran * (1 - done) / done if done > 0 else max(typical - ran, 0.0)
 
     def wait(self, timeout: float) -> bool:
         """Wait until it finishes, at most ``timeout`` seconds; True if it has."""
@@ -223,13 +242,19 @@ class JobManager:
             return self._queue.index(job) + 1 if job.state == QUEUED and job in self._queue else 0
 
     def wait_s(self, job: Job) -> float:
-        """A rough wait before ``job`` starts: the jobs ahead of it, and those running, take the
-        slots for about as long as the last completed jobs took."""
-        ahead = self.position(job)
-        if not ahead:
-            return 0.0
-        typical = sum(self._durations) / len(self._durations) if self._durations else DEFAULT_RUN_S
-        return typical * math.ceil(ahead / self.slots)
+        """A rough wait before ``job`` starts: each slot frees when its running job ends (at that
+        job's pace so far), and each queued job ahead of ``job`` then takes a slot for about as long
+        as the last completed jobs took."""
+        with self._lock:
+            ahead = self.position(job)
+            if not ahead:
+                return 0.0
+            typical = sum(self._durations) / len(self._durations) if self._durations else DEFAULT_RUN_S
+            running = [j for j in self._active.values() if j.state == RUNNING]
+            free = sorted([j.remaining_s(typical) for j in running] + [0.0] * (self.slots - len(running)))
+            for _ in range(ahead - 1):  # the jobs ahead start in turn, each on the first slot to free
+                heapq.heapreplace(free, free[0] + typical)
+            return free[0]
 
     def forget(self) -> None:
         """Empty the store of completed jobs: the next ask for any of them computes it again."""

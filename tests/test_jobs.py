@@ -80,7 +80,6 @@ def test_jobs_wait_in_arrival_order_and_are_refused_only_when_the_queue_is_full(
     b = m.join("b", works["b"], "v")
     assert (a.state, b.state, c.state) == (RUNNING, QUEUED, QUEUED)
     assert (m.position(c), m.position(b), m.position(a)) == (1, 2, 0)
-    assert m.wait_s(b) == pytest.approx(2 * jobs.DEFAULT_RUN_S)  # two ahead of it, one slot, no duration known
     with pytest.raises(QueueFull) as full:
         m.join("d", Fake("d"), "v")
     assert full.value.limit == 2
@@ -88,11 +87,54 @@ def test_jobs_wait_in_arrival_order_and_are_refused_only_when_the_queue_is_full(
     works["a"].release.set()
     until(works["c"].running.is_set)
     assert b.state == QUEUED and m.position(b) == 1
-    assert m.wait_s(b) == pytest.approx(a.seconds)  # now one completed job tells how long one takes
     works["c"].release.set()
     until(works["b"].running.is_set)
     works["b"].release.set()
     assert b.wait(WAIT) and log == ["a", "c", "b"] and {a.state, b.state, c.state} == {DONE}
+    until(lambda: not job_threads())
+
+
+def test_the_wait_is_the_running_jobs_time_left_at_their_pace_then_a_typical_job_for_each_one_ahead():
+    m = JobManager(slots=2)
+    gate = threading.Event()
+
+    def held(job):  # runs until the gate opens, reporting nothing (the test sets its progress)
+        gate.wait(WAIT)
+        return {}
+
+    a, b = m.join("a", held, "v"), m.join("b", held, "v")
+    c, d, e = (m.join(k, held, "v") for k in "cde")
+    until(lambda: a.state == b.state == RUNNING)
+    # Nothing reported, nothing completed yet: each job is guessed at DEFAULT_RUN_S
+    assert m.wait_s(c) == pytest.approx(jobs.DEFAULT_RUN_S, abs=0.2)
+    assert m.wait_s(d) == pytest.approx(jobs.DEFAULT_RUN_S, abs=0.2)  # the second slot frees as the first
+    assert m.wait_s(e) == pytest.approx(2 * jobs.DEFAULT_RUN_S, abs=0.2)
+    now = time.monotonic()
+    a.started, a.progress = now - 3.0, Progress(250, 1000, [], {}, 3.0, [])  # a quarter in 3 s: 9 s left
+    b.started, b.progress = now - 2.0, Progress(500, 1000, [], {}, 2.0, [])  # half in 2 s: 2 s left
+    assert m.wait_s(c) == pytest.approx(2.0, abs=0.1)  # b's slot
+    assert m.wait_s(d) == pytest.approx(2.0 + jobs.DEFAULT_RUN_S, abs=0.1)  # after c, before a ends at 9 s
+    assert m.wait_s(e) == pytest.approx(9.0, abs=0.1)  # a's slot
+    assert m.wait_s(a) == 0.0  # running: no wait
+    gate.set()
+    assert e.wait(WAIT) and {a.state, b.state, c.state, d.state, e.state} == {DONE}
+    until(lambda: not job_threads())
+
+
+def test_the_wait_takes_a_typical_job_from_the_last_completed_ones():
+    m = JobManager(slots=1)
+    gate = threading.Event()
+    quick = m.join("quick", lambda job: {}, "v")
+    assert quick.wait(WAIT)
+    a = m.join("a", lambda job: gate.wait(WAIT) and {}, "v")
+    b, c = m.join("b", Fake("b"), "v"), m.join("c", Fake("c"), "v")
+    until(lambda: a.state == RUNNING)
+    typical = quick.seconds  # the one completed job (a few ms): a, running and silent, is about done
+    assert m.wait_s(c) == pytest.approx(typical, abs=0.05)
+    gate.set()
+    for job in (b, c):
+        until(lambda job=job: job.state == RUNNING)
+        m.leave(job, "v")
     until(lambda: not job_threads())
 
 

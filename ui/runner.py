@@ -201,14 +201,6 @@ def status_line(job: jobs.Job) -> str:
     return line
 
 
-def _fraction(job: jobs.Job) -> float:
-    if job.cells is not None:
-        return job.cells.done / job.cells.total
-    if job.phase_text:
-        return 1.0
-    return job.progress.step / job.progress.total if job.progress is not None and job.progress.total else 0.0
-
-
 def fixed_spec(chart: alt.TopLevelMixin) -> dict:
     """The chart's Vega-Lite spec without its data: redrawn with new data only, a live chart
     updates in place instead of being rebuilt (no flicker)."""
@@ -267,7 +259,7 @@ def watch(page: str, watching: Watching, chart: Callable[[pd.DataFrame], alt.Top
     next_draw = 0.0
     while not job.finished:
         JOBS.seen(job, watching.watcher)
-        bar.progress(min(max(_fraction(job), 0.0), 1.0), text=status_line(job))
+        bar.progress(job.fraction, text=status_line(job))
         now = time.monotonic()
         if cfg is not None and job.progress is not None and job.progress.step != drawn and now >= next_draw:
             drawn, every = job.progress.step, redraw_s()
