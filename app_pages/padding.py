@@ -50,38 +50,35 @@ def loss_chart(summary):
 
 
 def results(out: runner.Outcome):
-    summary = out.data["summary"]
-    if summary.empty:
-        st.info(t("No paired run finished before the stop."))
-    else:
+    summary = out.data["summary"]  # a stopped grid's outcome holds at least one finished paired run
+    show.chart(
+        loss_chart(summary),
+        summary,
+        t(
+            "Each panel: one batching; along the axis, the length distributions with the padding they cause. "
+            "Each setting has its own held-out sentences, so compare norms within a setting."
+        ),
+        f"{PAGE}_loss",
+    )
+    if compares_to_layer_norm(summary):
+        gaps = charts.gap_to(summary)
         show.chart(
-            loss_chart(summary),
-            summary,
-            t(
-                "Each panel: one batching; along the axis, the length distributions with the padding they cause. "
-                "Each setting has its own held-out sentences, so compare norms within a setting."
-            ),
-            f"{PAGE}_loss",
-        )
-        if compares_to_layer_norm(summary):
-            gaps = charts.gap_to(summary)
-            show.chart(
-                charts.padding_chart(
-                    gaps,
-                    y="gap",
-                    y_title=t("loss minus LayerNorm's (nats/token)"),
-                    zero_rule=True,
-                    title=t("Gap to LayerNorm in the same run"),
-                ),
+            charts.padding_chart(
                 gaps,
-                t(
-                    "LayerNorm is the zero line: it never sees pads. Masking removes the pads from BatchNorm's "
-                    "statistics but leaves fewer values in them. Bucketing removes most pads but puts sentences of "
-                    "one length in each batch, so BatchNorm's batch statistics carry the length (when the sentence "
-                    "ends): a shortcut the model learns and loses at inference, with running averages."
-                ),
-                f"{PAGE}_gap",
-            )
+                y="gap",
+                y_title=t("loss minus LayerNorm's (nats/token)"),
+                zero_rule=True,
+                title=t("Gap to LayerNorm in the same run"),
+            ),
+            gaps,
+            t(
+                "LayerNorm is the zero line: it never sees pads. Masking removes the pads from BatchNorm's "
+                "statistics but leaves fewer values in them. Bucketing removes most pads but puts sentences of "
+                "one length in each batch, so BatchNorm's batch statistics carry the length (when the sentence "
+                "ends): a shortcut the model learns and loses at inference, with running averages."
+            ),
+            f"{PAGE}_gap",
+        )
     if "probe" in out.data:
         probe = out.data["probe"]
         st.subheader(t("Pad-length probe: the same batch, padded longer"))

@@ -145,7 +145,7 @@ async def _run_live(page, base: str, n: int, seed: int, stop: bool, tally: Tally
             await page.wait_for_timeout(1000)
             button = page.locator(".st-key-live-stop button")
             if await button.count():
-                await button.first.click()
+                await button.first.click(timeout=5_000)  # gone meanwhile (the run ended): classified below
                 tally.stop_clicks += 1
         except Exception as e:  # the run ended (or was refused) before the click: it is classified below
             tally.problems.append(f"stop seed {seed}: {type(e).__name__}")

@@ -18,12 +18,14 @@ it saw), and when its script went idle. A visitor *got results* when its page sh
 metrics and its one-line title with the asked settings; *refused* when it says the server is busy;
 anything else (an error element, a timeout, no result and no message) is *failed*.
 
-Reported: those counts; each visitor's click-to-first-point and click-to-results times (median and
-max), and the time until its browser received the first live chart data (the driver stamps the
-websocket frames carrying Arrow tables: what the server delivered, before a busy renderer draws it); the server's CPU seconds from the first click to the last result (its process and its
-children, /proc); its peak RSS; its threads before the room and after it (``--rest`` seconds after
-the last visitor left), its job threads then (core.jobs names them for the operating system) and its
-CPU seconds in the 3 s after; tracebacks in its log. From the server's log of jobs (core.jobs): how
+Reported: those counts; each visitor's click-to-results time and, for those whose browser drew a
+live point before the results (how many: ``drew_a_live_point``), click-to-first-point (median and
+max); the time until each browser received the first curve data (the driver stamps the websocket
+frames carrying the curves' Arrow streams: what the server delivered, before a busy renderer draws
+it); the server's CPU seconds from the first click to the last result (its process and its children,
+/proc); its peak RSS; its threads before the room and after it (``--rest`` seconds after the last
+visitor left), its job threads then (core.jobs names them for the operating system) and its CPU
+seconds in the 3 s after; tracebacks in its log. From the server's log of jobs (core.jobs): how
 many trainings the room started and, for distinct experiments, the order in which the server
 received them (arrival), the order in which they started, and the order of the clicks (clicks a few
 milliseconds apart may arrive in either order: the network and two busy cores decide). ``--baseline`` first measures one visitor alone on the same server
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import random
 import re
@@ -78,7 +81,7 @@ async def open_visitor(browser, url: str):
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
-    # When the driver receives each websocket frame carrying a chart's data (Arrow tables; the live
+    # When the driver receives each websocket frame carrying a chart's data (Arrow streams; the live
     # page sends none before the first point): the server's first point reaching the browser, before
     # the page's busy renderer draws it.
     page.data_frames = []
@@ -94,8 +97,12 @@ async def open_visitor(browser, url: str):
     return context, page
 
 
+ARROW_STREAM = b"\xff\xff\xff\xff"  # an Arrow IPC stream message's continuation marker (Streamlit's chart data)
+
+
 def _frame(page, payload) -> None:
-    if isinstance(payload, bytes) and b"ARROW1" in payload:
+    """Stamps a websocket frame carrying curve data: an Arrow stream with the history's columns."""
+    if isinstance(payload, bytes) and ARROW_STREAM in payload and b"metric" in payload and b"value" in payload:
         page.data_frames.append(time.monotonic())
 
 
@@ -133,7 +140,8 @@ async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> di
     out.update(
         result=result,
         why=why,
-        first_s=(timing["first"] - timing["click"]) / 1000 if "first" in timing else None,
+        # a live point: the first chart mark drawn before the run's results (after them it is the final chart)
+        first_s=(timing["first"] - timing["click"]) / 1000 if timing.get("first", math.inf) < timing["done"] else None,
         first_data_s=next((t - clicked for t in page.data_frames if t > clicked), None),
         step_line_s=(timing["step"] - timing["click"]) / 1000 if "step" in timing else None,
         job_s=float(m.group(1)) if (m := re.search(r"· ([\d.]+) s\b", captions)) else None,
@@ -171,7 +179,7 @@ async def room(base: str, n: int, distinct: bool, steps: int, seed0: int, rng: r
 
 def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
     got = [r for r in results if r["result"] == "results"]
-    firsts = [r["first_s"] for r in got if r.get("first_s") is not None]
+    firsts = [r["first_s"] for r in got if r.get("first_s") is not None]  # those whose browser drew one live
     ends = [r["results_s"] for r in got]
     lines = [r["step_line_s"] for r in got if r.get("step_line_s") is not None]
     datas = [r["first_data_s"] for r in got if r.get("first_data_s") is not None]
@@ -182,6 +190,7 @@ def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
         "refused": sum(r["result"] == "refused" for r in results),
         "failed": sum(r["result"] == "failed" for r in results),
         "click_to_first_point_s": {"median": _r(firsts, statistics.median), "max": _r(firsts, max)},
+        "drew_a_live_point": len(firsts),  # before the results; a starved browser may draw only the final chart
         "click_to_results_s": {"median": _r(ends, statistics.median), "max": _r(ends, max)},
         # the first live chart data received by the browser (driver's clock, from pressing Run)
         "click_to_first_data_s": {"median": _r(datas, statistics.median), "max": _r(datas, max)},

@@ -42,20 +42,18 @@ def _module_dict(path: Path, name: str) -> dict:
 
 def shown_texts() -> set[str]:
     """Every English text the app passes through t(): the literal ones in the source, the label and
-    help given to the form's choice widgets, and the label tables shown through t() or translated()."""
+    help of each field of the form, and the label tables shown through t() or translated()."""
     texts = set()
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call) or not node.args:
                 continue
-            literals = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             if _is_t(node.func) and isinstance(node.args[0], ast.Constant):
                 texts.add(node.args[0].value)
-            elif isinstance(node.func, ast.Name) and node.func.id == "_choice":  # (field, label, ..., help)
-                texts.update(literals[1:])
     tables = [NORM_LABELS, PLACEMENT_LABELS, show.SHORT_LABELS, controls.TASK_LABELS, controls.LENGTH_LABELS]
     tables += [controls.ATTENTION_LABELS]
     tables += [controls.BATCHING_LABELS, controls.FIELD_LABELS, controls.X_LABELS, CORPUS_ERRORS]
+    texts.update(f.help for f in controls.FIELDS.values() if f.help)  # and their labels: FIELD_LABELS
     tables += [_module_dict(ROOT / "app_pages/per_token.py", "WHEN_LABELS")]
     tables += [_module_dict(ROOT / "app_pages/train_vs_inference.py", "BN_METRIC_LABELS")]
     for table in tables:

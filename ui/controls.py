@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -48,23 +49,8 @@ ATTENTION_LABELS = {
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
-# What the error message calls a setting (ConfigError.field -> words on the form).
-FIELD_LABELS = {
-    "task": "task",
-    "norms": "norms",
-    "batch_size": "batch size",
-    "lengths": "sentence lengths",
-    "min_len": "sentence length range",
-    "max_len": "sentence length range",
-    "batching": "batching",
-    "placement": "norm placement",
-    "attention": "attention",
-    "steps": "training steps",
-    "lr": "learning rate",
-    "seed": "seed",
-    "sweep": "sweep size",
-    "corpus": "your own text",
-}
+# What an error calls a setting that is not one of the form's fields.
+OTHER_LABELS = {"sweep": "sweep size", "corpus": "your own text"}
 
 # Settings survive a visit to another page. They travel in the URL through ui/share.py, not through
 # Streamlit's bind="query-params", which puts the on-screen (translated) label in the link.
@@ -73,148 +59,157 @@ DEFAULT_SMOOTH = 0.85  # one-batch losses at batch 2 are very noisy
 X_LABELS = {"step": "steps", "tokens": "tokens seen"}
 
 
-def _choice(field: str, label: str, options: tuple[str, ...], labels: dict[str, str], help: str | None = None):
-    """A selectbox for one of the config's choice fields, labelled for people; ``label``, ``labels``
-    and ``help`` are English, shown translated."""
+# ---------------------------------------------------------------- the form's fields, one record each
+@dataclass(frozen=True)
+class Field:
+    """One setting of the experiment form, declared once: its widget, its URL parameter, its words
+    in a run's one-line title and its name in an error message. ``label`` and ``help`` are English,
+    shown translated."""
 
-    def widget(key: str, cfg: RunConfig) -> dict:
-        value = st.selectbox(
-            t(label),
-            options,
-            index=options.index(getattr(cfg, field)),
-            format_func=translated(labels),
-            key=key,
-            help=help and t(help),
-            **PERSIST,
-        )
-        return {field: value}
+    key: str
+    label: str
+    widget: Callable[[Field, str, RunConfig], dict]  # draws it (session key, base); the config values it sets
+    param: Callable[[str, Any], P.Param]  # (key, the form's default) -> its URL parameter
+    words: Callable[[RunConfig], str] | None = None  # in a run's title (None: another field's words say it)
+    help: str | None = None
+    value: Callable[[RunConfig], Any] | None = None  # the widget's value for a config (default: its attribute)
+    sets: tuple[str, ...] = ()  # the config's settings it sets, where not its key (what an error names)
 
-    return widget
+    def form_value(self, cfg: RunConfig) -> Any:
+        return self.value(cfg) if self.value else getattr(cfg, self.key)
 
 
-def _norms(key: str, cfg: RunConfig) -> dict:
+def _choice(options: tuple, labels: dict[str, str]):
+    """A selectbox for one of the config's choice settings, labelled for people."""
+
+    def widget(f: Field, key: str, cfg: RunConfig) -> dict:
+        index = options.index(getattr(cfg, f.key))
+        value = st.selectbox(t(f.label), options, index=index, format_func=translated(labels), key=key, **_help(f))
+        return {f.key: value}
+
+    return widget, lambda key, default: P.choice(key, options, default)
+
+
+def _help(f: Field) -> dict:
+    return {"help": t(f.help), **PERSIST} if f.help else dict(PERSIST)
+
+
+def _norms(f: Field, key: str, cfg: RunConfig) -> dict:
     value = st.pills(
-        t("norms"),
-        NORMS,
-        selection_mode="multi",
-        default=list(cfg.norms),
-        format_func=translated(NORM_LABELS),
-        key=key,
-        help=t("Trained side by side from the same initial weights on the same batches."),
-        **PERSIST,
-    )
+        t(f.label), NORMS, selection_mode="multi", default=list(cfg.norms), format_func=translated(NORM_LABELS),
+        key=key, **_help(f),
+    )  # fmt: skip
     return {"norms": tuple(n for n in NORMS if n in value)}  # legend order, whatever the click order
 
 
-def _batch_size(key: str, cfg: RunConfig) -> dict:
-    return {
-        "batch_size": st.select_slider(
-            t("batch size (sequences)"), BATCH_SIZES, value=cfg.batch_size, key=key, **PERSIST
-        )
-    }
+def _select_slider(options: tuple, fmt: Callable[[Any], str] | None = None):
+    def widget(f: Field, key: str, cfg: RunConfig) -> dict:
+        value = st.select_slider(t(f.label), options, value=getattr(cfg, f.key), key=key, **_help(f), **_fmt(fmt))
+        return {f.key: value}
+
+    return widget, lambda key, default: P.choice(key, options, default)
 
 
-def _length_range(key: str, cfg: RunConfig) -> dict:
+def _fmt(fmt: Callable[[Any], str] | None) -> dict:
+    return {"format_func": fmt} if fmt else {}
+
+
+def _length_range(f: Field, key: str, cfg: RunConfig) -> dict:
     lo, hi = LIMITS["max_len"]
-    low, high = st.slider(
-        t("sentence length range (tokens)"), int(lo), int(hi), (cfg.min_len, cfg.max_len), key=key, **PERSIST
-    )
+    low, high = st.slider(t(f.label), int(lo), int(hi), (cfg.min_len, cfg.max_len), key=key, **_help(f))
     return {"min_len": low, "max_len": high}
 
 
-def _steps(key: str, cfg: RunConfig) -> dict:
-    lo, hi = LIMITS["steps"]
-    return {"steps": st.number_input(t("training steps"), int(lo), int(hi), cfg.steps, step=50, key=key, **PERSIST)}
+def _number(step: int = 1):
+    """A number box for one of the config's integer settings, within its LIMITS."""
+
+    def widget(f: Field, key: str, cfg: RunConfig) -> dict:
+        lo, hi = (int(v) for v in LIMITS[f.key])
+        return {f.key: st.number_input(t(f.label), lo, hi, getattr(cfg, f.key), step=step, key=key, **_help(f))}
+
+    return widget, lambda key, default: P.integer(key, *(int(v) for v in LIMITS[key]), default)
 
 
-def _lr(key: str, cfg: RunConfig) -> dict:
-    value = st.select_slider(
-        t("peak learning rate"),
-        LEARNING_RATES,
-        value=cfg.lr,
-        format_func="{:g}".format,
-        key=key,
-        help=t("AdamW; linear warm-up, then cosine decay."),
-        **PERSIST,
+def _lengths_words(cfg: RunConfig) -> str:
+    if cfg.lengths == "fixed":
+        return t("lengths fixed")
+    if cfg.lengths == "natural":
+        return t("lines of {lo}–{hi} tokens", lo=cfg.min_len, hi=cfg.max_len)
+    return t("lengths {kind} {lo}–{hi}", kind=t(LENGTH_LABELS[cfg.lengths]), lo=cfg.min_len, hi=cfg.max_len)
+
+
+def _task_words(cfg: RunConfig) -> str:
+    return t("your text {key}", key=cfg.corpus[:6]) if cfg.task == "upload" else t(TASKS[cfg.task].names["en"])
+
+
+_LEN_LO, _LEN_HI = (int(v) for v in LIMITS["max_len"])
+
+# The form's fields, in the order a run's title names them ("norms" is drawn on its own row, see
+# config_form; a page's setup lists which fields its form has, in its own order).
+FIELDS: dict[str, Field] = {
+    f.key: f
+    for f in (
+        Field(
+            "norms", "norms", _norms, lambda key, v: P.choices(key, NORMS, v),
+            lambda c: ", ".join(t(NORM_LABELS[n]) for n in c.norms),
+            "Trained side by side from the same initial weights on the same batches.",
+            value=lambda c: list(c.norms),
+        ),
+        Field(
+            "task", "task", *_choice(tuple(TASKS), TASK_LABELS), _task_words,
+            "Synthetic text, the control task (BatchNorm-friendly), real English or Chinese text, or your own. Each "
+            "task sets the sentence lengths it takes. Your own text: upload it on the Live comparison page.",
+        ),
+        Field(
+            "batch_size", "batch size (sequences)", *_select_slider(BATCH_SIZES),
+            lambda c: t("batch {n}", n=c.batch_size),
+        ),
+        Field(
+            "lengths", "sentence lengths", *_choice(LENGTHS, LENGTH_LABELS), _lengths_words,
+            "Batches are padded to their longest sentence.",
+        ),
+        Field(
+            "length_range", "sentence length range (tokens)", _length_range,
+            lambda key, v: P.int_range(key, _LEN_LO, _LEN_HI, v),
+            value=lambda c: (c.min_len, c.max_len), sets=("min_len", "max_len"),
+        ),
+        Field(
+            "batching", "batching", *_choice(BATCHING, BATCHING_LABELS),
+            lambda c: {"random": t("random batching"), "bucketed": t("bucketed batching")}[c.batching],
+            "Random: any sentences share a batch. Bucketed: sentences of similar length share a batch (fewer pads).",
+        ),
+        Field(
+            "placement", "norm placement", *_choice(PLACEMENTS, PLACEMENT_LABELS),
+            lambda c: {"pre": t("pre-norm"), "post": t("post-norm")}[c.placement],
+            "Where the norm sits: before each sublayer (Pre-norm) or after the residual sum (Post-norm, as in the "
+            "2017 Transformer).",
+        ),
+        Field(
+            "attention", "attention", *_choice(ATTENTIONS, ATTENTION_LABELS),
+            lambda c: {"causal": t("causal"), "bidirectional": t("bidirectional, masked tokens")}[c.attention],
+            "Causal: a language model, each token predicts the next and sees only earlier ones. Bidirectional: 15% "
+            "of the real tokens are hidden and predicted, and every token sees every real token: the encoder "
+            "setting where the PowerNorm and TID papers studied BatchNorm. Generations and the causality map need "
+            "a causal model.",
+        ),
+        Field("steps", "training steps", *_number(step=50), lambda c: t("{n} steps", n=c.steps)),
+        Field(
+            "lr", "peak learning rate", *_select_slider(LEARNING_RATES, "{:g}".format),
+            lambda c: t("lr {lr:g}", lr=c.lr), "AdamW; linear warm-up, then cosine decay.",
+        ),
+        Field(
+            "seed", "seed", *_number(), lambda c: t("seed {n}", n=c.seed), "Initial weights and data order.",
+        ),
     )
-    return {"lr": value}
+}  # fmt: skip
 
-
-def _seed(key: str, cfg: RunConfig) -> dict:
-    lo, hi = LIMITS["seed"]
-    return {
-        "seed": st.number_input(
-            t("seed"), int(lo), int(hi), cfg.seed, key=key, help=t("Initial weights and data order."), **PERSIST
-        )
-    }
-
-
-# The form's widgets by field name ("norms" is drawn on its own row, see config_form).
-WIDGETS: dict[str, Callable[[str, RunConfig], dict]] = {
-    "task": _choice(
-        "task",
-        "task",
-        tuple(TASKS),
-        TASK_LABELS,
-        "Synthetic text, the control task (BatchNorm-friendly), real English or Chinese text, or your own. Each "
-        "task sets the sentence lengths it takes. Your own text: upload it on the Live comparison page.",
-    ),
-    "batch_size": _batch_size,
-    "lengths": _choice(
-        "lengths", "sentence lengths", LENGTHS, LENGTH_LABELS, "Batches are padded to their longest sentence."
-    ),
-    "length_range": _length_range,
-    "batching": _choice(
-        "batching",
-        "batching",
-        BATCHING,
-        BATCHING_LABELS,
-        "Random: any sentences share a batch. Bucketed: sentences of similar length share a batch (fewer pads).",
-    ),
-    "placement": _choice(
-        "placement",
-        "norm placement",
-        PLACEMENTS,
-        PLACEMENT_LABELS,
-        "Where the norm sits: before each sublayer (Pre-norm) or after the residual sum (Post-norm, as in the "
-        "2017 Transformer).",
-    ),
-    "attention": _choice(
-        "attention",
-        "attention",
-        ATTENTIONS,
-        ATTENTION_LABELS,
-        "Causal: a language model, each token predicts the next and sees only earlier ones. Bidirectional: 15% of "
-        "the real tokens are hidden and predicted, and every token sees every real token: the encoder setting "
-        "where the PowerNorm and TID papers studied BatchNorm. Generations and the causality map need a causal "
-        "model.",
-    ),
-    "steps": _steps,
-    "lr": _lr,
-    "seed": _seed,
-}
+# What an error message calls a setting (ConfigError.field -> the words on the form).
+FIELD_LABELS = {name: f.label for f in FIELDS.values() for name in f.sets or (f.key,)} | OTHER_LABELS
 
 
 def _parts(cfg: RunConfig) -> dict[str, str]:
     """The settings of a run in words, by field."""
-    if cfg.lengths == "fixed":
-        lengths = t("lengths fixed")
-    elif cfg.lengths == "natural":
-        lengths = t("lines of {lo}–{hi} tokens", lo=cfg.min_len, hi=cfg.max_len)
-    else:
-        lengths = t("lengths {kind} {lo}–{hi}", kind=t(LENGTH_LABELS[cfg.lengths]), lo=cfg.min_len, hi=cfg.max_len)
-    return {
-        "norms": ", ".join(t(NORM_LABELS[n]) for n in cfg.norms),
-        "task": t("your text {key}", key=cfg.corpus[:6]) if cfg.task == "upload" else t(TASKS[cfg.task].names["en"]),
-        "batch_size": t("batch {n}", n=cfg.batch_size),
-        "lengths": lengths,
-        "batching": {"random": t("random batching"), "bucketed": t("bucketed batching")}[cfg.batching],
-        "placement": {"pre": t("pre-norm"), "post": t("post-norm")}[cfg.placement],
-        "attention": {"causal": t("causal"), "bidirectional": t("bidirectional, masked tokens")}[cfg.attention],
-        "steps": t("{n} steps", n=cfg.steps),
-        "lr": t("lr {lr:g}", lr=cfg.lr),
-        "seed": t("seed {n}", n=cfg.seed),
-    }
+    return {f.key: f.words(cfg) for f in FIELDS.values() if f.words}
 
 
 def describe(cfg: RunConfig, omit: tuple[str, ...] = ()) -> str:
@@ -246,18 +241,18 @@ def config_form(
     fields: list[str],
     extra: Callable[[], dict[str, Any]] | None = None,
 ) -> tuple[RunConfig | None, dict[str, Any], bool]:
-    """The page's settings form: ``fields`` ("norms" and keys of WIDGETS) over ``base``, plus the page's own
+    """The page's settings form: ``fields`` (keys of FIELDS) over ``base``, plus the page's own
     ``extra`` widgets (their values returned as a dict). Returns (config or None if invalid,
     extra values, whether Run was pressed with valid settings)."""
     values: dict[str, Any] = {}
     fold = st.expander("Settings", icon=":material/tune:") if presenting() else nullcontext()
     with fold, st.form(f"{page}.form"):
         if "norms" in fields:  # the main choice gets a full-width row of toggles
-            values.update(_norms(f"{page}.norms", base))
+            values.update(_norms(FIELDS["norms"], f"{page}.norms", base))
         cols = st.columns(4)
         for i, field in enumerate(f for f in fields if f != "norms"):
             with cols[i % 4]:
-                values.update(WIDGETS[field](f"{page}.{field}", base))
+                values.update(FIELDS[field].widget(FIELDS[field], f"{page}.{field}", base))
         extras = extra() if extra else {}
         submitted = st.form_submit_button(
             t("Run"),
@@ -304,29 +299,13 @@ def run_request_key(page: str) -> str:
 def form_params(base: RunConfig, fields: list[str] | tuple[str, ...]) -> list[P.Param]:
     """The form's settings as URL parameters: the widgets' options and bounds, the page's base as
     defaults, values as the widgets hold them (``form_values``)."""
-    lo, hi = (int(v) for v in LIMITS["max_len"])
-    steps, seed = (tuple(int(v) for v in LIMITS[f]) for f in ("steps", "seed"))
-    made = {
-        "task": lambda v: P.choice("task", tuple(TASKS), v),
-        "norms": lambda v: P.choices("norms", NORMS, v),
-        "batch_size": lambda v: P.choice("batch_size", BATCH_SIZES, v),
-        "lengths": lambda v: P.choice("lengths", LENGTHS, v),
-        "length_range": lambda v: P.int_range("length_range", lo, hi, v),
-        "batching": lambda v: P.choice("batching", BATCHING, v),
-        "placement": lambda v: P.choice("placement", PLACEMENTS, v),
-        "attention": lambda v: P.choice("attention", ATTENTIONS, v),
-        "steps": lambda v: P.integer("steps", *steps, v),
-        "lr": lambda v: P.choice("lr", LEARNING_RATES, v),
-        "seed": lambda v: P.integer("seed", *seed, v),
-    }
     defaults = form_values(base, fields)
-    return [made[f](defaults[f]) for f in fields]
+    return [FIELDS[f].param(f, defaults[f]) for f in fields]
 
 
 def form_values(cfg: RunConfig, fields: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """The form's widget values (by field) that make ``cfg``: the inverse of the widgets' mapping."""
-    special = {"norms": list(cfg.norms), "length_range": (cfg.min_len, cfg.max_len)}
-    return {f: special[f] if f in special else getattr(cfg, f) for f in fields}
+    return {f: FIELDS[f].form_value(cfg) for f in fields}
 
 
 def display_params(log_default: bool = False) -> list[P.Param]:
