@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from core import charts, experiments
-from core import params as P
-from core.analysis import compares_to_layer_norm
+from core import charts
+from core.settings import params as P
+from core.studies import experiments
+from core.studies.analysis import compares_to_layer_norm
 from ui import controls, runner, share, show
 from ui.i18n import t
 

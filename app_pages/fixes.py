@@ -4,9 +4,10 @@ against each failure (loss as deployed, the train/inference gap, batch dependenc
 
 import streamlit as st
 
-from core import charts, experiments
-from core import params as P
-from core.config import ATTENTIONS
+from core import charts
+from core.settings import params as P
+from core.settings.config import ATTENTIONS
+from core.studies import experiments
 from ui import controls, runner, share, show
 from ui.i18n import t, translated
 

@@ -3,9 +3,10 @@ at initialization for Pre- vs Post-norm placement (Xiong et al. 2020)."""
 
 import streamlit as st
 
-from core import charts, experiments
-from core import params as P
-from core.config import LIMITS
+from core import charts
+from core.settings import params as P
+from core.settings.config import LIMITS
+from core.studies import experiments
 from ui import controls, pins, runner, share, show
 from ui.i18n import t
 

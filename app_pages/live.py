@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from core import charts, experiments
-from core.analysis import compares_to_layer_norm
-from core.metrics import with_config
+from core import charts
+from core.engine.metrics import with_config
+from core.studies import experiments
+from core.studies.analysis import compares_to_layer_norm
 from ui import controls, pins, runner, share, show, upload
 from ui.i18n import t
 

@@ -5,11 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from core import charts, precompute
-from core import params as P
-from core.analysis import pooling_cells
-from core.config import RunConfig
-from core.data import Batch, eval_set
-from core.tasks import TASKS
+from core.engine.data import Batch, eval_set
+from core.settings import params as P
+from core.settings.config import RunConfig
+from core.settings.tasks import TASKS
+from core.studies.analysis import pooling_cells
 from ui import controls, nav, share, show
 from ui.i18n import t
 

@@ -3,10 +3,11 @@ and the pad-length probe: the same batch padded longer, and how far each real to
 
 import streamlit as st
 
-from core import charts, experiments
-from core import params as P
-from core.analysis import compares_to_layer_norm, in_norm_order
-from core.config import BATCHING
+from core import charts
+from core.settings import params as P
+from core.settings.config import BATCHING
+from core.studies import experiments
+from core.studies.analysis import compares_to_layer_norm, in_norm_order
 from ui import controls, runner, share, show
 from ui.i18n import t, translated
 

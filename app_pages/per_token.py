@@ -4,17 +4,18 @@ initialization and after training, and the within- vs between-sequence variance 
 import pandas as pd
 import streamlit as st
 
-from core import charts, experiments
-from core import params as P
-from core.analysis import token_offsets
-from core.config import LIMITS
+from core import charts
+from core.settings import params as P
+from core.settings.config import LIMITS
+from core.studies import experiments
+from core.studies.analysis import token_offsets
 from ui import controls, runner, share, show
 from ui.i18n import t, translated
 
 PAGE = "per_token"
 BASE, FIELDS = experiments.SETUPS[PAGE].base, list(experiments.SETUPS[PAGE].fields)  # long-tailed: many pads
 WHEN_LABELS = {"trained": "after training", "init": "at initialization"}
-# Every norm layer a model of the allowed depths has, in forward order (core.model.norm_layers).
+# Every norm layer a model of the allowed depths has, in forward order (core.engine.model.norm_layers).
 LAYERS = [f"block{i}.norm{j}" for i in range(int(LIMITS["n_layers"][1])) for j in (1, 2)] + ["final"]
 PARAMS = controls.form_params(BASE, FIELDS) + [
     P.choice("layer", LAYERS, LAYERS[0]),

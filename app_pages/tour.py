@@ -1,8 +1,8 @@
-"""Guided tour: the story in order, one click per scenario (core/presets.py)."""
+"""Guided tour: the story in order, one click per scenario (core/studies/presets.py)."""
 
 import streamlit as st
 
-from core.presets import PRESETS
+from core.studies.presets import PRESETS
 from ui import nav, share, tour
 from ui.i18n import t
 

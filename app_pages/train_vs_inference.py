@@ -4,11 +4,12 @@ whose outputs change with the batch it sits in."""
 
 import streamlit as st
 
-from core import charts, experiments
-from core import params as P
-from core.analysis import in_norm_order, last_values
-from core.leak import CHANNELS, channel_summary
-from core.metrics import BN_METRICS
+from core import charts
+from core.engine.metrics import BN_METRICS
+from core.settings import params as P
+from core.studies import experiments
+from core.studies.analysis import in_norm_order, last_values
+from core.studies.leak import CHANNELS, channel_summary
 from ui import controls, pins, runner, share, show
 from ui.i18n import t, translated
 

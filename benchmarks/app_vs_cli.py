@@ -31,7 +31,7 @@ seed (untimed), then the timed seed is typed into the form and Run pressed, as a
 second setting does.
 
 CLI side: ``python -m core compare`` with the flags that give the live page's default config with
-the same seed (derived from ``core.experiments.SETUPS["live"]``; the page's norm toggles list the
+the same seed (derived from ``core.studies.experiments.SETUPS["live"]``; the page's norm toggles list the
 norms in NORMS order, ``ln,bn``, which is part of the config id), checked by building the config
 through the CLI's own parser. Reported: the whole command's wall time (interpreter start, imports,
 training, the printed table) and train_paired's own seconds from the command's last line
@@ -76,8 +76,8 @@ from pathlib import Path
 
 from benchmarks.server import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, free_port, start_server, stop_server
 from core import cli
-from core.config import NORMS, RunConfig
-from core.experiments import SETUPS
+from core.settings.config import NORMS, RunConfig
+from core.studies.experiments import SETUPS
 
 # The config the live page runs by default: its form starts from SETUPS["live"].base, and its
 # norm toggles list the chosen norms in NORMS order (ln before bn), which is part of the config id.

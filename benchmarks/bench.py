@@ -26,7 +26,7 @@ What is compared, on identical ``RunConfig``s and the identical sequence of batc
     pads. Each step: forward, loss, backward, ``clip_grad_norm_``, ``optimizer.step()``,
     ``loss.item()``; nothing else. The models train one after the other: LN for N steps, then BN
     for N steps (then any other norm in cfg.norms).
-(b) project: ``core.train.train_paired(cfg)``, called exactly as the dashboard calls it: all models
+(b) project: ``core.engine.train.train_paired(cfg)``, called exactly as the dashboard calls it: all models
     in lockstep with every per-step metric (losses, global / per-block / per-group gradient norms,
     BN statistics distances), a held-out evaluation (eval-mode and batch-statistics losses) at
     step 0, every ``cfg.eval_every`` (25) steps and at the last step, and the end-of-run summary
@@ -40,7 +40,7 @@ What is compared, on identical ``RunConfig``s and the identical sequence of batc
 Fairness:
 
 * Data generation is timed for BOTH sides, equally: ``train_paired`` draws its batches inside the
-  call, so the reference draws the same N batches from a ``core.data.BatchStream`` seeded exactly as
+  call, so the reference draws the same N batches from a ``core.engine.data.BatchStream`` seeded exactly as
   ``train_paired`` seeds its own, inside its timed region, once (both of its models reuse them, as
   both models of (b) do). The ``data ms`` column shows how much of (a) that is.
 * The batches are checked, not assumed, to be the same: during (b)'s warm-up the benchmark records
@@ -121,10 +121,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import core.train as core_train
-from core.config import RunConfig
-from core.data import IGNORE, Batch, BatchStream, vocab_of
-from core.train import RunResult, train_paired
+import core.engine.train as core_train
+from core.engine.data import IGNORE, Batch, BatchStream, vocab_of
+from core.engine.train import RunResult, train_paired
+from core.settings.config import RunConfig
 
 # The reference draws its batches from BatchStream.for_run(cfg), as train_paired does, inside its
 # timed region; every warm-up verifies (``warm_up_and_verify``) that they are the batches
@@ -253,7 +253,7 @@ def draw_batches(cfg: RunConfig, n: int) -> list[Batch]:
 def recording_project_batches() -> Iterator[list[Batch]]:
     """Within the block, every batch ``train_paired`` draws is appended to the yielded list.
 
-    Swaps core.train's ``BatchStream`` for a recording subclass (a runtime patch of the module
+    Swaps core.engine.train's ``BatchStream`` for a recording subclass (a runtime patch of the module
     attribute; no file in core/ is touched). Only used in untimed runs.
     """
     record: list[Batch] = []
@@ -401,7 +401,7 @@ def warm_up_and_verify(
     if result.steps_done != warmup or not same_batches(used, drawn):
         raise RuntimeError(
             f"train_paired trained {result.steps_done} steps on {len(used)} recorded batches that differ from "
-            "draw_batches(): core.train no longer trains on BatchStream.for_run(cfg); make draw_batches match it"
+            "draw_batches(): core.engine.train no longer trains on BatchStream.for_run(cfg); make draw_batches match it"
         )
     if reference:
         with torch_threads(A_THREADS):

@@ -19,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from core.config import RunConfig, lengths_for
-from core.sweep import run_sweep, sweep_configs
+from core.settings.config import RunConfig, lengths_for
+from core.studies.sweep import run_sweep, sweep_configs
 
 NORMS = ("ln", "bn", "masked_bn", "powernorm", "batchrenorm", "groupnorm")
 BATCH_SIZES = (2, 32)

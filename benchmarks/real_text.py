@@ -11,7 +11,7 @@ Three tables per task, each paired run from the same init on the same batches, s
 * ``modes``: at batch 8, each norm's held-out loss in eval mode (running statistics) and with batch
   statistics, for random and bucketed batching (``python -m core sweep --task T --norms
   bn,masked_bn,ln --batch-sizes 8 --seeds 0,1,2 --batching random|bucketed``);
-* ``lines``: what LN and BN write (core.generate) in the setting of the ``modes`` table where BN's
+* ``lines``: what LN and BN write (core.studies.generate) in the setting of the ``modes`` table where BN's
   eval-mode loss is furthest above its batch-statistics loss, seed 0.
 
 Markdown tables on stdout; ``--json PATH`` writes every number too.
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.config import RunConfig, lengths_for
-from core.experiments import trained
-from core.generate import generations
-from core.sweep import run_sweep, sweep_configs
-from core.train import train_paired
+from core.engine.train import train_paired
+from core.settings.config import RunConfig, lengths_for
+from core.studies.experiments import trained
+from core.studies.generate import generations
+from core.studies.sweep import run_sweep, sweep_configs
 
 BATCH_SIZES = (2, 4, 8, 16, 32)
 

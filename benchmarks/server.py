@@ -1,6 +1,6 @@
 """The app's server as the browser benchmarks and tests see it: started headless on a free localhost
 port, and measured from outside through /proc (its memory, CPU time, threads and job threads) and
-its log (the jobs core.jobs queued, started and ended). Read by benchmarks.soak, benchmarks.workshop,
+its log (the jobs core.studies.jobs queued, started and ended). Read by benchmarks.soak, benchmarks.workshop,
 benchmarks.first_paint, benchmarks.screenshots, benchmarks.app_vs_cli and the browser tests."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 WARNINGS = '[data-testid="stAlertContentWarning"]'
 METRIC = '[data-testid="stMetric"]'
 TICKS = os.sysconf("SC_CLK_TCK")
-JOB_THREAD = "bnln-job"  # core.jobs.THREAD_NAME (checked by tests/test_jobs.py), without importing torch
+JOB_THREAD = "bnln-job"  # core.studies.jobs.THREAD_NAME (checked by tests/test_jobs.py), without importing torch
 
 
 # ---------------------------------------------------------------- starting and stopping
@@ -142,7 +142,7 @@ def threads(pid: int) -> int:
 
 
 def job_threads(pid: int) -> int:
-    """The server's job threads now: those the operating system calls core.jobs.THREAD_NAME."""
+    """The server's job threads now: those the operating system calls core.studies.jobs.THREAD_NAME."""
     count = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -185,7 +185,9 @@ class Sampler(threading.Thread):
 
 
 # ---------------------------------------------------------------- the server's log of jobs
-JOB_LINE = re.compile(r"core\.jobs: job (\S+) (queued at place \d+|started after [\d.]+ s queued|\w+): (.*)$", re.M)
+JOB_LINE = re.compile(
+    r"core\.studies\.jobs: job (\S+) (queued at place \d+|started after [\d.]+ s queued|\w+): (.*)$", re.M
+)
 
 
 def job_events(text: str) -> list[tuple[str, str, str]]:

@@ -11,7 +11,7 @@ statistics), then drives ``--visitors`` simulated visitors at once, each a Chrom
 opens two pages by URL (the overview and one other page, each a fresh session), then opens the live
 page by a link that sets a small experiment and presses Run. In odd rounds the experiment is the
 visitor's own (``?steps=S&seed=N``, a seed no one else uses); in even rounds every visitor asks for
-the same one (a seed of the round, three times as long), so they share one job (core/jobs.py). In
+the same one (a seed of the round, three times as long), so they share one job (core/studies/jobs.py). In
 each round one visitor in four presses Stop a second after the run starts, and one in four *leaves*
 then (opens the overview instead): ten times as long for a run of its own, so it is under way.
 A run ends as *completed* (results shown, titled with the link's steps and seed), *stopped* (the
@@ -19,7 +19,7 @@ A run ends as *completed* (results shown, titled with the link's steps and seed)
 *left*, *refused* (the "server is busy" notice: the queue is full) or *failed* (anything else, e.g. a
 timeout; a run's outcome is read once its metrics or a notice have reached the page). Every page is
 checked for an exception or error element. After the last visitor and a rest longer than the jobs'
-watch timeout, the server's job threads (core.jobs names them for the operating system) and its CPU
+watch timeout, the server's job threads (core.studies.jobs names them for the operating system) and its CPU
 time over three seconds say whether any run was left running, and the server's log of jobs says how
 many it queued, started and ended (done, stopped, failed) and how many it never ended (lost).
 
@@ -247,7 +247,7 @@ def soak(args) -> dict:
         tallies, warm_end = asyncio.run(drive(f"http://127.0.0.1:{port}", args, sampler))
         time.sleep(args.rest)  # sessions of the last visitors close, jobs nobody watches stop
         final_t = time.monotonic() - sampler.t0
-        left_threads = job_threads(proc.pid)  # a job's thread is named for the OS (core.jobs)
+        left_threads = job_threads(proc.pid)  # a job's thread is named for the OS (core.studies.jobs)
         idle_cpu = idle_cpu_seconds(proc.pid)  # a run left training would take a core: about 3 s
     finally:
         sampler.stop()
@@ -278,7 +278,7 @@ def soak(args) -> dict:
         "runs_left_mid_run": total.left,
         "server_cpu_s_in_3_s_after_rest": idle_cpu,
         "job_threads_after_rest": left_threads,
-        # the server's own account (core.jobs' log): jobs queued, started, how they ended, never ended
+        # the server's own account (core.studies.jobs' log): jobs queued, started, how they ended, never ended
         "jobs": job_tally(log),
         "error_elements": total.error_elements,
         "tracebacks_in_log": log.count("Traceback"),

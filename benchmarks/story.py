@@ -28,12 +28,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.analysis import comparability
-from core.config import RunConfig, lengths_for
-from core.deploy import deployment
-from core.experiments import trained
-from core.leak import channel_summary, leaks
-from core.train import train_paired
+from core.engine.train import train_paired
+from core.settings.config import RunConfig, lengths_for
+from core.studies.analysis import comparability
+from core.studies.deploy import deployment
+from core.studies.experiments import trained
+from core.studies.leak import channel_summary, leaks
 
 TASKS = ("control", "text", "shakespeare", "tangshi")
 FIXES = ("ln", "bn", "powernorm", "batchrenorm", "groupnorm")

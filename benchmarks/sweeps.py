@@ -7,7 +7,7 @@
 Two grids, each run in a fresh Python process of each checkout, baseline and this one taking turns:
 
 * ``page``: the batch-size page's default grid (5 batch sizes x 2 seeds x 100 steps, BN and LN)
-  through the page's own compute path, headless: ``core.experiments.compute("batch_size", ...)``
+  through the page's own compute path, headless: ``core.studies.experiments.compute("batch_size", ...)``
   with the page's setup. Timed from the call to its return (``seconds``) and as the whole process
   (``wall``: interpreter, imports and all). The process tree's peak resident memory is sampled
   from /proc every 0.1 s (``peak_mb``: the process and any children together).
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE_SCRIPT = """
 import json, time
 t0 = time.perf_counter()
-from core import experiments
+from core.studies import experiments
 setup = experiments.SETUPS["batch_size"]
 t1 = time.perf_counter()
 frames = experiments.compute("batch_size", setup.base, dict(setup.extras))

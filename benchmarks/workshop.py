@@ -24,8 +24,8 @@ max); the time until each browser received the first curve data (the driver stam
 frames carrying the curves' Arrow streams: what the server delivered, before a busy renderer draws
 it); the server's CPU seconds from the first click to the last result (its process and its children,
 /proc); its peak RSS; its threads before the room and after it (``--rest`` seconds after the last
-visitor left), its job threads then (core.jobs names them for the operating system) and its CPU
-seconds in the 3 s after; tracebacks in its log. From the server's log of jobs (core.jobs): how
+visitor left), its job threads then (core.studies.jobs names them for the operating system) and its CPU
+seconds in the 3 s after; tracebacks in its log. From the server's log of jobs (core.studies.jobs): how
 many trainings the room started and, for distinct experiments, the order in which the server
 received them (arrival), the order in which they started, and the order of the clicks (clicks a few
 milliseconds apart may arrive in either order: the network and two busy cores decide). ``--baseline`` first measures one visitor alone on the same server
@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 from benchmarks import server
-from core import jobs
+from core.studies import jobs
 
 PAGE_TIMEOUT_MS = 180_000
 RUN_TIMEOUT_MS = 600_000

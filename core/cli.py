@@ -3,13 +3,13 @@
 PROBE ...`` (a paired run, then a probe of the trained models):
 
 * ``comparability``: how alike the values are that one channel of BatchNorm pools, per grouping
-  (position, sentence, token, pads), against chance (core.analysis.comparability); the models are
+  (position, sentence, token, pads), against chance (core.studies.analysis.comparability); the models are
   LayerNorm's unless --norms says otherwise;
 * ``leak``: how much a held-out sentence's predictions move (KL) when its own later token, another
-  sentence's token, its length or its batch changes, per norm and mode (core.leak);
+  sentence's token, its length or its batch changes, per norm and mode (core.studies.leak);
 * ``deploy``: the held-out loss with batch, running, re-estimated and per-length statistics, split
-  by target (core.deploy);
-* ``causality``: the largest influence of a later token on an earlier prediction (core.leak).
+  by target (core.studies.deploy);
+* ``causality``: the largest influence of a later token on an earlier prediction (core.studies.leak).
 
 Bad flags print one line, ``error: --flag: what is allowed, got what``, and exit with code 2.
 """
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 # Only the pure config here: the arguments are parsed and checked before torch and pandas are
 # imported (about 2 s), so --help and a bad flag answer at once; the engine loads when it is needed.
-from core.config import (
+from core.settings.config import (
     ATTENTIONS,
     EXECUTORS,
     LENGTHS,
@@ -38,12 +38,12 @@ from core.config import (
     lengths_for,
     sweep_configs,
 )
-from core.config import ConfigError as ConfigError
+from core.settings.config import ConfigError as ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from core.train import RunResult
+    from core.engine.train import RunResult
 
 DEFAULTS = RunConfig()
 FLAG_OF = {f.name: "--" + f.name.replace("_", "-") for f in fields(RunConfig)}
@@ -208,7 +208,7 @@ def _base_config(a: argparse.Namespace, sweep: bool) -> RunConfig:
 def _report(results: list[RunResult], a: argparse.Namespace, out=None):
     import pandas as pd
 
-    from core.metrics import with_config
+    from core.engine.metrics import with_config
 
     out = out or sys.stdout  # looked up at call time, so redirections of sys.stdout are honoured
     if a.out:
@@ -266,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.exit(2, f"error: --executor: must be one of {', '.join(EXECUTORS)}, got {_one_line(a.executor)!r}\n")
         if a.executor == "ray" and importlib.util.find_spec("ray") is None:
             parser.exit(2, "error: --executor: ray is not installed (pip install -r requirements-dev.txt)\n")
-        from core.report import Listen
-        from core.sweep import run_sweep
+        from core.engine.report import Listen
+        from core.studies.sweep import run_sweep
 
         run_sweep(cfgs, Listen(cell=lambda p: results.append(p.result)), executor=a.executor, address=a.address)
         results.sort(key=lambda r: cfgs.index(r.config))  # as the cells were listed, however they finished
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         _after_training(a, cfgs[0])
         return 0
     else:
-        from core.train import train_paired
+        from core.engine.train import train_paired
 
         results = [train_paired(cfgs[0], gradient_probe=True)]
     _report(results, a)
@@ -290,9 +290,9 @@ def _after_training(a: argparse.Namespace, cfg: RunConfig, out=None):
     probe's figures (one JSON object {<what>: rows, "config"} with --json, else a table)."""
     import pandas as pd
 
-    from core.experiments import trained
-    from core.metrics import with_config
-    from core.train import train_paired
+    from core.engine.metrics import with_config
+    from core.engine.train import train_paired
+    from core.studies.experiments import trained
 
     out = out or sys.stdout
     models = trained(train_paired(cfg))
@@ -311,10 +311,10 @@ def _probe(what: str, models: dict, cfg: RunConfig) -> tuple[pd.DataFrame, list[
     """(the full frame for --out, the rows to print) of ``what``."""
     import pandas as pd
 
-    from core.analysis import comparability
-    from core.deploy import deployment
-    from core.generate import generations
-    from core.leak import channel_summary, leaks
+    from core.studies.analysis import comparability
+    from core.studies.deploy import deployment
+    from core.studies.generate import generations
+    from core.studies.leak import channel_summary, leaks
 
     if what == "generate":
         frame = generations(models, cfg)

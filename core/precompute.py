@@ -4,7 +4,7 @@
     python -m core.precompute --only shrink_batch   # one scenario
     python -m core.precompute --check               # exit 1 if a stored file is missing or stale
 
-Each scenario's frames (the same ``core.experiments.compute`` a page runs live) are written as
+Each scenario's frames (the same ``core.studies.experiments.compute`` a page runs live) are written as
 ``<scenario>.<frame>.csv.gz``; ``index.json`` records, per scenario, its page, the full config and
 its id, the page's other settings, each frame's columns and dtypes, and the seconds it took. A
 table that is no scenario (``TABLES``: the overview's comparability of the tasks) is stored the
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from core import experiments
-from core.config import RunConfig
-from core.presets import BY_ID, PRESETS, Preset
+from core.settings.config import RunConfig
+from core.studies import experiments
+from core.studies.presets import BY_ID, PRESETS, Preset
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "precomputed"
 INDEX = "index.json"

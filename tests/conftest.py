@@ -28,7 +28,7 @@ def empty_store(monkeypatch):
     """A fresh job manager for the server (the app's default settings): no result recalled from an
     earlier test and no job of one joined, so every Run trains. A file whose every test needs it
     says so once: ``pytestmark = pytest.mark.usefixtures("empty_store")``."""
-    from core import jobs
+    from core.studies import jobs
     from ui import runner
 
     monkeypatch.setattr(runner, "JOBS", jobs.JobManager())

@@ -16,7 +16,7 @@ APP = str(ROOT / "streamlit_app.py")
 TIMEOUT = 240  # seconds per AppTest script run: a busy 2-core machine
 
 # The menu (ui.nav.PAGES) in order, each page by its name: its file's stem, which is also its URL
-# path, its widgets' key prefix and its key in core.experiments.SETUPS (for the pages with a form).
+# path, its widgets' key prefix and its key in core.studies.experiments.SETUPS (for the pages with a form).
 PATHS = {Path(p.path).stem: p.path for p in nav.PAGES}
 PAGES = list(PATHS)
 HOME = PAGES[0]  # the default page, served at "/"

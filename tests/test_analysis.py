@@ -1,14 +1,14 @@
-"""The pure data helpers behind the pages (core/analysis.py), on tiny untrained models."""
+"""The pure data helpers behind the pages (core/studies/analysis.py), on tiny untrained models."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from core import analysis
-from core.config import RunConfig
-from core.data import eval_set
-from core.model import build_models
+from core.engine.data import eval_set
+from core.engine.model import build_models
+from core.settings.config import RunConfig
+from core.studies import analysis
 
 CFG = RunConfig(norms=("bn", "masked_bn", "ln", "none"), d_model=16, n_heads=2, n_layers=1, eval_size=16)
 

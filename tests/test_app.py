@@ -9,11 +9,11 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
-from core.config import NORMS, RunConfig
-from core.experiments import SETUPS
-from core.report import HISTORY_COLUMNS, Progress
-from core.train import train_paired
+from core.engine.report import HISTORY_COLUMNS, Progress
+from core.engine.train import train_paired
+from core.settings.config import NORMS, RunConfig
+from core.studies import jobs
+from core.studies.experiments import SETUPS
 from tests.helpers import CHARTS, PAGES, open_page, url_path
 from ui import runner
 
@@ -38,7 +38,7 @@ def metric_labels(at: AppTest) -> list[str]:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_of_the_menu_opens_and_shows_its_results(page):
     """Each page of the menu opens without an exception or an error; one with a Run form
-    (core.experiments.SETUPS) trains a few steps of its default experiment; then it draws its charts.
+    (core.studies.experiments.SETUPS) trains a few steps of its default experiment; then it draws its charts.
     The tests below check what each page shows."""
     at = open_page(page)
     assert at.title and not at.error, [e.value for e in at.error]

@@ -17,7 +17,7 @@ from benchmarks.bench import (
     same_batches,
     train_reference,
 )
-from core.config import RunConfig
+from core.settings.config import RunConfig
 
 TINY = RunConfig(d_model=16, n_layers=1, n_heads=2, batch_size=4, max_len=8, eval_every=2, eval_size=16)
 STEPS = 3
@@ -89,7 +89,7 @@ def test_app_vs_cli_times_the_cli_on_exactly_the_live_pages_default_run():
     """benchmarks.app_vs_cli compares the live page's default run with `python -m core compare`:
     the flags it derives must rebuild the same config (the config id names the run), for any seed."""
     from benchmarks.app_vs_cli import BASE, cli_config, cli_flags
-    from core.experiments import SETUPS
+    from core.studies.experiments import SETUPS
 
     page_default = SETUPS["live"].base
     for seed in (0, 9000):

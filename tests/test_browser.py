@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from benchmarks.workshop import TIMING_JS  # click, first chart mark and end, timed in the page
-from core.experiments import SETUPS
+from core.studies.experiments import SETUPS
 from tests.helpers import ARTIFACTS, CHARTS, PAGES, url_path
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ def test_deep_link_then_stop_keeps_the_partial_run(server, browser):
 
 @pytest.mark.parametrize("name", PAGES)
 def test_page_runs_its_default_experiment(server, browser, name):
-    """Every page of the menu (ui.nav.PAGES); one with a Run form (core.experiments.SETUPS) runs its
+    """Every page of the menu (ui.nav.PAGES); one with a Run form (core.studies.experiments.SETUPS) runs its
     default experiment; then the page has drawn its charts (tests/helpers.CHARTS) and no error."""
     path, has_form, n_charts = url_path(name), name in SETUPS, CHARTS[name]
     context = browser.new_context(viewport=VIEWPORT)

@@ -17,9 +17,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from core.config import NORMS
-from core.experiments import SETUPS
-from core.presets import PRESETS
+from benchmarks.workshop import TIMING_JS as RUN_TIMING_JS  # click and the script's end, in the page
+from core.settings.config import NORMS
+from core.studies.experiments import SETUPS
+from core.studies.presets import PRESETS
 from tests.helpers import ARTIFACTS, CHARTS, PAGES, url_path
 
 pytestmark = pytest.mark.slow
@@ -68,8 +69,11 @@ def _open(page, url: str):
 
 
 def _run(page):
+    """Press Run and wait for the script it starts to end: recorded in the page as it happens (a run
+    recalled from the shared store can be over before a poll for the running state would see it)."""
+    page.evaluate(RUN_TIMING_JS)
     page.locator('[data-testid="stBaseButton-primaryFormSubmit"]').click()
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=30_000)
+    page.wait_for_function("window.__timing.done !== undefined", timeout=240_000, polling=100)
     _wait_idle(page)
     page.wait_for_selector(MARK, timeout=30_000)
 

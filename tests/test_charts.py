@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from core import charts
-from core.config import NORM_LABELS
-from core.metrics import HISTORY_COLUMNS
+from core.engine.metrics import HISTORY_COLUMNS
+from core.settings.config import NORM_LABELS
 
 
 def make_history(norms=("bn", "ln"), steps=20, eval_every=5) -> pd.DataFrame:

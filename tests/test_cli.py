@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-from core.config import LIMITS, fmt_number
+from core.settings.config import LIMITS, fmt_number
 from tests.helpers import ROOT
 
 FAST = ["--steps", "4", "--eval-every", "2"]

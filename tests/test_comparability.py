@@ -1,4 +1,4 @@
-"""Comparability by axis (core.analysis): the between-group share against a pandas groupby written
+"""Comparability by axis (core.studies.analysis): the between-group share against a pandas groupby written
 out, its chance level against shuffles, the groupings and their pools, the position picture, and
 ``python -m core probe comparability``."""
 
@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from core.analysis import (
+from core.cli import main as cli
+from core.engine.data import eval_set
+from core.engine.metrics import capture_norm
+from core.engine.model import build_models
+from core.settings.config import RunConfig, lengths_for
+from core.settings.tasks import BOS
+from core.studies.analysis import (
     GROUPINGS,
     between_share,
     chance_share,
@@ -19,12 +25,6 @@ from core.analysis import (
     position_profile,
     shuffled_share,
 )
-from core.cli import main as cli
-from core.config import RunConfig, lengths_for
-from core.data import eval_set
-from core.metrics import capture_norm
-from core.model import build_models
-from core.tasks import BOS
 
 
 def reference_share(x: torch.Tensor, groups: torch.Tensor) -> float:

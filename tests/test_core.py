@@ -9,9 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.config import ConfigError, RunConfig
-from core.data import PAD, BatchStream, eval_set, sample_sentences, uniform_loss
-from core.metrics import (
+from core.engine.data import PAD, BatchStream, eval_set, sample_sentences, uniform_loss
+from core.engine.metrics import (
     batch_dependence,
     capture_norm,
     pad_length_probe,
@@ -19,9 +18,10 @@ from core.metrics import (
     real_token_offset,
     variance_split,
 )
-from core.model import build_models
-from core.report import Listen
-from core.train import train_paired
+from core.engine.model import build_models
+from core.engine.report import Listen
+from core.engine.train import train_paired
+from core.settings.config import ConfigError, RunConfig
 
 SMALL = RunConfig(steps=30, eval_every=10, eval_size=32, norms=("bn", "masked_bn", "ln"))
 
@@ -108,7 +108,7 @@ def test_paired_models_share_every_shared_initial_weight():
 def test_paired_models_see_identical_batches_in_identical_order(monkeypatch):
     """Every model of the pair takes exactly one update per step, on exactly the run's batches
     (BatchStream.for_run: tokens, targets, pad mask), in the stream's order, at the schedule's rate."""
-    import core.train as train
+    import core.engine.train as train
 
     cfg = RunConfig(steps=5, eval_every=5, eval_size=16, norms=("bn", "masked_bn", "ln"))
     seen: dict[str, list] = {}
@@ -132,9 +132,9 @@ def test_paired_models_see_identical_batches_in_identical_order(monkeypatch):
 
 
 def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_a_tenth():
-    """core.train.lr_at: warm-up in equal steps from lr/warmup to lr, the peak held at the end of
+    """core.engine.train.lr_at: warm-up in equal steps from lr/warmup to lr, the peak held at the end of
     warm-up, then a decay that never rises, to 10% of lr where the schedule ends (step == steps)."""
-    from core.train import lr_at
+    from core.engine.train import lr_at
 
     cfg = RunConfig(steps=200, warmup=20, lr=3e-3)
     lrs = [lr_at(s, cfg) for s in range(cfg.steps + 1)]
@@ -271,8 +271,8 @@ def test_training_learns_well_below_the_uniform_guess():
 
 
 def test_bn_stat_metrics_follow_powernorm_and_tid_definitions():
-    from core.metrics import bn_stat_metrics
-    from core.norms import BatchNorm
+    from core.engine.metrics import bn_stat_metrics
+    from core.engine.norms import BatchNorm
 
     g = torch.Generator().manual_seed(0)
     layers = []
@@ -296,7 +296,7 @@ def test_bn_stat_metrics_follow_powernorm_and_tid_definitions():
 
 
 def test_eval_mode_loss_does_not_depend_on_how_the_held_out_set_is_batched(trained):
-    from core.metrics import _token_weighted_loss, eval_loss, eval_mode
+    from core.engine.metrics import _token_weighted_loss, eval_loss, eval_mode
 
     model, cfg = trained.models["bn"], trained.config
     with eval_mode(model):
@@ -307,7 +307,7 @@ def test_eval_mode_loss_does_not_depend_on_how_the_held_out_set_is_batched(train
 def test_per_token_norms_report_their_eval_mode_loss_as_the_batch_stats_loss():
     """train_paired skips the batch-statistics pass for models without BN: check, on the scores it
     reported, that the pass would have given the same number, and that BN models get their own."""
-    from core.metrics import eval_loss, eval_loss_batch_stats
+    from core.engine.metrics import eval_loss, eval_loss_batch_stats
 
     cfg = RunConfig(steps=10, eval_every=5, eval_size=32, batch_size=2, norms=("bn", "ln", "rms", "none"))
     res = train_paired(cfg)
@@ -323,7 +323,7 @@ def test_per_token_norms_report_their_eval_mode_loss_as_the_batch_stats_loss():
 
 
 def test_init_grad_profile_covers_every_block_for_both_placements():
-    from core.sweep import init_grad_profile
+    from core.studies.sweep import init_grad_profile
 
     cfg = RunConfig(n_layers=3, norms=("bn", "ln"))
     prof = init_grad_profile(cfg, batches=2)
@@ -340,7 +340,7 @@ def test_init_grad_profile_covers_every_block_for_both_placements():
 
 
 def test_init_grad_profile_shows_the_tours_post_norm_story():
-    """The guided tour's sixth scenario (core/presets.py, post_ln_init), on its own config and depth:
+    """The guided tour's sixth scenario (core/studies/presets.py, post_ln_init), on its own config and depth:
     under Post-norm the blocks get about a tenth of the gradient the embeddings and the head get;
     under Pre-norm the blocks' gradients are of similar size, and not below the ends'. Measured
     (seeds 0-3): Post's blocks 0.075-0.092 of the smaller end; Pre's within 1.45x of each other,
@@ -348,9 +348,9 @@ def test_init_grad_profile_shows_the_tours_post_norm_story():
     placement's numbers.
     Post-norm's first block is left out: its first norm sees the raw embeddings (init std 0.02)
     and scales their gradient up, so it gets about what the embeddings get."""
-    from core.experiments import SETUPS
-    from core.presets import BY_ID
-    from core.sweep import init_grad_profile
+    from core.studies.experiments import SETUPS
+    from core.studies.presets import BY_ID
+    from core.studies.sweep import init_grad_profile
 
     preset = BY_ID["post_ln_init"]
     assert preset.config.norms == ("ln",) and preset.config.placement == "post"
@@ -371,8 +371,8 @@ def test_init_grad_profile_shows_the_tours_post_norm_story():
 
 # ---------------------------------------------------------------- speed-ups that must not change numbers
 def test_direct_adamw_is_bitwise_torch_adamw():
-    """core.train.AdamW skips torch.optim's Python layer: the same fused update, bit for bit."""
-    from core.train import AdamW
+    """core.engine.train.AdamW skips torch.optim's Python layer: the same fused update, bit for bit."""
+    from core.engine.train import AdamW
 
     cfg = RunConfig(weight_decay=0.1)
     ours = build_models(cfg)["bn"]
@@ -404,7 +404,7 @@ def test_direct_adamw_is_bitwise_torch_adamw():
 def test_stacked_batch_stats_score_equals_scoring_each_batch_alone(batch_size, eval_size, lengths):
     """eval_loss_batch_stats runs several batches in one forward with per-batch BN statistics; it
     must equal one forward per batch (36 at batch 8 also leaves a smaller last batch)."""
-    from core.metrics import eval_loss_batch_stats, eval_loss_batch_stats_loop
+    from core.engine.metrics import eval_loss_batch_stats, eval_loss_batch_stats_loop
 
     cfg = RunConfig(
         steps=15, eval_every=15, eval_size=eval_size, batch_size=batch_size, lengths=lengths,
@@ -422,7 +422,7 @@ def test_stacked_batch_stats_score_equals_scoring_each_batch_alone(batch_size, e
 
 
 def test_batch_stats_twin_shares_weights_keeps_its_mode_and_scores_like_the_model():
-    from core.metrics import batch_stats_twin, eval_loss, eval_loss_batch_stats
+    from core.engine.metrics import batch_stats_twin, eval_loss, eval_loss_batch_stats
 
     cfg = RunConfig(steps=5, eval_every=5, eval_size=16, norms=("masked_bn",))
     model = train_paired(cfg).models["masked_bn"]

@@ -1,17 +1,17 @@
-"""core.deploy: held-out losses with batch, running and re-estimated ("precise BN") statistics."""
+"""core.studies.deploy: held-out losses with batch, running and re-estimated ("precise BN") statistics."""
 
 from itertools import islice
 
 import pytest
 import torch
 
-from core.config import RunConfig
-from core.data import IGNORE, BatchStream, eval_batches
-from core.deploy import STATISTICS, deployment, precise_copy
-from core.metrics import capture_norm, eval_loss, eval_loss_batch_stats_loop
-from core.model import build_models
-from core.tasks import EOS
-from core.train import train_paired
+from core.engine.data import IGNORE, BatchStream, eval_batches
+from core.engine.metrics import capture_norm, eval_loss, eval_loss_batch_stats_loop
+from core.engine.model import build_models
+from core.engine.train import train_paired
+from core.settings.config import RunConfig
+from core.settings.tasks import EOS
+from core.studies.deploy import STATISTICS, deployment, precise_copy
 
 RUNNING = ("bn", "masked_bn", "batchrenorm", "powernorm")
 CFG = RunConfig(norms=(*RUNNING, "ln", "rms"), steps=30, seed=3)

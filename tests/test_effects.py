@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from core.config import RunConfig
-from core.data import BatchStream
-from core.metrics import capture_norm, real_token_offset
-from core.train import train_paired
+from core.engine.data import BatchStream
+from core.engine.metrics import capture_norm, real_token_offset
+from core.engine.train import train_paired
+from core.settings.config import RunConfig
 
 
 def _gap(cfg: RunConfig, norm: str = "bn") -> float:

@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from core.cli import main as cli
-from core.config import NORMS, ConfigError, RunConfig
-from core.data import BOS, IGNORE, MASK_RATE, N_SPECIAL, PAD, BatchStream, eval_set, hide_tokens, mask_id
-from core.leak import causality_map, largest_above_diagonal
-from core.metrics import batch_dependence, batch_stats_mode
-from core.model import build_models
-from core.norm_specs import NORM_SPECS
-from core.norms import make_norm
-from core.train import train_paired
+from core.engine.data import BOS, IGNORE, MASK_RATE, N_SPECIAL, PAD, BatchStream, eval_set, hide_tokens, mask_id
+from core.engine.metrics import batch_dependence, batch_stats_mode
+from core.engine.model import build_models
+from core.engine.norms import make_norm
+from core.engine.train import train_paired
+from core.settings.config import NORMS, ConfigError, RunConfig
+from core.settings.norm_specs import NORM_SPECS
+from core.studies.leak import causality_map, largest_above_diagonal
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import charts, experiments
+from core import charts
 from core.charts import PLACEMENT_LABELS
-from core.config import NORM_LABELS
-from core.data import CORPUS_ERRORS
-from core.norm_specs import NORM_SPECS
-from core.presets import PRESETS
-from core.tasks import TASKS
+from core.engine.data import CORPUS_ERRORS
+from core.settings.config import NORM_LABELS
+from core.settings.norm_specs import NORM_SPECS
+from core.settings.tasks import TASKS
+from core.studies import experiments
+from core.studies.presets import PRESETS
 from tests.helpers import APP, CHARTS, ROOT, TIMEOUT
 from ui import controls, nav, show
 from ui.i18n import LANGUAGES, ZH
@@ -119,7 +120,7 @@ TERMS = {
     "token",
     "attention",
 }
-# The norms' own names, which their records keep in English in both languages (core/norm_specs.py).
+# The norms' own names, which their records keep in English in both languages (core/settings/norm_specs.py).
 NORM_NAMES = {n["en"] for spec in NORM_SPECS.values() for n in (spec.labels, spec.short) if n["zh"] == n["en"]}
 KEPT_IN_ENGLISH |= NORM_NAMES
 TERMS |= {w.lower() for name in NORM_NAMES for w in re.findall(r"[A-Za-z]+", name)}

@@ -1,4 +1,4 @@
-"""The shared jobs of one server (core.jobs): equal keys share one computation, a queue in arrival
+"""The shared jobs of one server (core.studies.jobs): equal keys share one computation, a queue in arrival
 order behind a bound on running jobs, refusal only when the queue is full, Stop and the heartbeat,
 nothing stored of a job everyone left, and no thread left behind. The computations here are small
 fakes that report steps and wait on events, so each test controls when a job moves on."""
@@ -11,10 +11,10 @@ import time
 import pytest
 
 from benchmarks import server
-from core import jobs
-from core.config import RunConfig
-from core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobManager, QueueFull
-from core.report import Progress, Stopped
+from core.engine.report import Progress, Stopped
+from core.settings.config import RunConfig
+from core.studies import jobs
+from core.studies.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobManager, QueueFull
 
 WAIT = 10.0
 
@@ -259,7 +259,7 @@ def test_the_log_names_each_job_queued_started_and_ended_and_the_os_names_its_th
     import os
     from pathlib import Path
 
-    caplog.set_level(logging.INFO, logger="core.jobs")
+    caplog.set_level(logging.INFO, logger="core.studies.jobs")
     m = JobManager(slots=1)
     a, b = Fake("a"), Fake("b")
     ja = m.join("key-a", a, "v1", label="live seed 1 steps 9")
@@ -272,7 +272,7 @@ def test_the_log_names_each_job_queued_started_and_ended_and_the_os_names_its_th
     b.release.set()
     until(lambda: m.counts()["stored"] == 2)
     until(lambda: not job_threads())
-    said = [r.getMessage() for r in caplog.records if r.name == "core.jobs"]
+    said = [r.getMessage() for r in caplog.records if r.name == "core.studies.jobs"]
     assert said == [
         "job key-a queued at place 1: live seed 1 steps 9",
         "job key-a started after 0.0 s queued: live seed 1 steps 9",
@@ -283,7 +283,7 @@ def test_the_log_names_each_job_queued_started_and_ended_and_the_os_names_its_th
     ]
     # What the benchmarks read back from the server's log, written in the server's format
     fmt = jobs.log_formatter()
-    lines = [fmt.format(r) for r in caplog.records if r.name == "core.jobs"]
+    lines = [fmt.format(r) for r in caplog.records if r.name == "core.studies.jobs"]
     text = "\n".join(["2026-01-01 00:00:00.000 INFO streamlit: something else", *lines])
     assert server.job_tally(text) == {"queued": 2, "started": 2, "ended": {"done": 2}, "open": 0}
     assert server.job_tally("\n".join(lines[:3])) == {"queued": 2, "started": 1, "ended": {}, "open": 2}

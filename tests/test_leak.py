@@ -1,4 +1,4 @@
-"""Where a batch-statistics norm lets information in (core.leak): the KL measure, the four channels
+"""Where a batch-statistics norm lets information in (core.studies.leak): the KL measure, the four channels
 against a written-out reference, the bounds at the CLI's default config, the causality map's
 probed sentences, and the gradient's batch dependence."""
 
@@ -14,9 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from core.cli import main as cli
-from core.config import RunConfig
-from core.data import PAD, eval_set, vocab_of
-from core.leak import (
+from core.engine.data import PAD, eval_set, vocab_of
+from core.engine.metrics import batch_stats_mode, loss_fn
+from core.engine.model import build_models
+from core.engine.train import train_paired
+from core.settings.config import RunConfig
+from core.settings.tasks import N_SPECIAL
+from core.studies.leak import (
     CHANNELS,
     channel_summary,
     grad_batch_dependence,
@@ -25,10 +29,6 @@ from core.leak import (
     probed_batches,
     swapped,
 )
-from core.metrics import batch_stats_mode, loss_fn
-from core.model import build_models
-from core.tasks import N_SPECIAL
-from core.train import train_paired
 
 
 def test_kl_is_the_divergence_of_the_softmax_distributions():

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from core import charts
-from core.config import NORM_LABELS, RunConfig
-from core.jobs import Job, JobManager
-from core.metrics import HISTORY_COLUMNS
-from core.report import Progress
-from core.train import train_paired
+from core.engine.metrics import HISTORY_COLUMNS
+from core.engine.report import Progress
+from core.engine.train import train_paired
+from core.settings.config import NORM_LABELS, RunConfig
+from core.studies.jobs import Job, JobManager
 from ui.runner import LIVE_CURVES
 
 

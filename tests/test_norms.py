@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import norm_specs
-from core.norm_specs import NORM_SPECS
-from core.norms import BatchNorm, BatchRenorm, GroupNorm, LayerNorm, PowerNorm, RMSNorm, make_norm
+from core.engine.norms import BatchNorm, BatchRenorm, GroupNorm, LayerNorm, PowerNorm, RMSNorm, make_norm
+from core.settings import norm_specs
+from core.settings.norm_specs import NORM_SPECS
 
 B, T, C = 4, 7, 16
 
@@ -586,7 +586,7 @@ def test_capture_yields_input_and_normalised_value_before_gain_and_bias(make, x_
 @pytest.mark.parametrize("make", [lambda: BatchRenorm(C, warmup=2, ramp=3), lambda: PowerNorm(C, warmup=2, group_num=4)],
                          ids=["batch_renorm", "powernorm"])  # fmt: skip
 def test_state_is_updated_in_place_so_a_batch_stats_twin_sharing_it_stays_exact(make):
-    # core.metrics.batch_stats_twin: a deepcopy sharing every parameter and buffer tensor, fixed in
+    # core.engine.metrics.batch_stats_twin: a deepcopy sharing every parameter and buffer tensor, fixed in
     # batch-statistics mode; these layers' batch-statistics forward reads their state.
     norm = make()
     _randomise_affine(norm)
@@ -601,7 +601,7 @@ def test_state_is_updated_in_place_so_a_batch_stats_twin_sharing_it_stays_exact(
 
 @pytest.mark.parametrize("key", list(NORM_SPECS))
 def test_every_layer_keeps_the_contract_its_record_declares(key):
-    """What the measurements set and read on a layer (core/norm_specs.py's protocols) is there exactly
+    """What the measurements set and read on a layer (core/settings/norm_specs.py's protocols) is there exactly
     as the norm's record says: a layer that normalises captures; a batch-statistics norm can be told
     to use the batch's statistics; only stacking norms take groups, only mean/variance norms report
     their statistics, only clipping norms their clipped share."""

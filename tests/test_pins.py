@@ -13,8 +13,8 @@ from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from core import charts
-from core.config import RunConfig
-from core.train import train_paired
+from core.engine.train import train_paired
+from core.settings.config import RunConfig
 from ui import controls, pins, runner
 
 pytestmark = pytest.mark.usefixtures("empty_store")  # every Run trains

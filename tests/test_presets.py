@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import experiments, precompute, reproduce
-from core.config import RunConfig
-from core.experiments import SETUPS
-from core.presets import BY_ID, PRESETS
+from core import precompute
+from core.settings.config import RunConfig
+from core.studies import experiments, reproduce
+from core.studies.experiments import SETUPS
+from core.studies.presets import BY_ID, PRESETS
 from tests.helpers import ARTIFACTS, CHARTS, HOME, PAGES, open_page
 from ui import tour
 
@@ -233,7 +234,7 @@ def test_rerun_live_trains_exactly_the_scenario(monkeypatch):
 @pytest.mark.stored
 def test_rerun_live_gives_the_stored_numbers():
     """Re-run live in the app keeps the reproducibility contract with the stored results
-    (core/reproduce.py): identical on the machine that stored them, within float noise elsewhere."""
+    (core/studies/reproduce.py): identical on the machine that stored them, within float noise elsewhere."""
     preset = BY_ID["add_padding"]
     stored = precompute.load(preset)
     at = open_tour()

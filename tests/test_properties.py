@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import cli
-from core.config import BATCHING, LENGTHS, LIMITS, NORMS, PLACEMENTS, TASKS, ConfigError, RunConfig, fmt_number
-from core.sweep import MAX_SWEEP_RUNS
+from core.settings.config import BATCHING, LENGTHS, LIMITS, NORMS, PLACEMENTS, TASKS, ConfigError, RunConfig, fmt_number
+from core.studies.sweep import MAX_SWEEP_RUNS
 
 FIELDS = [f.name for f in fields(RunConfig)]
 # Settings a rule about two settings may name, and the settings whose value can break that rule.
@@ -271,8 +271,8 @@ def run_cli(argv: list[str]) -> tuple[object, str]:
     """(what main did: Accepted, or the SystemExit code, or its return value), stderr."""
     err = io.StringIO()
     with (
-        mock.patch("core.train.train_paired", _stub_train),  # the CLI imports the engine when it runs
-        mock.patch("core.sweep.run_sweep", _stub_sweep),
+        mock.patch("core.engine.train.train_paired", _stub_train),  # the CLI imports the engine when it runs
+        mock.patch("core.studies.sweep.run_sweep", _stub_sweep),
         contextlib.redirect_stderr(err),
         contextlib.redirect_stdout(io.StringIO()),
     ):

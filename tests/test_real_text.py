@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from core.cli import main as cli
-from core.config import LENGTHS, ConfigError, RunConfig, lengths_for
-from core.data import BOS, EOS, IGNORE, PAD, BatchStream, eval_set, uniform_loss, vocab_of
-from core.generate import generate, generations, prompts
-from core.leak import causality_map, largest_above_diagonal, leaks
-from core.tasks import N_SPECIAL, TASKS, word_vocab
-from core.train import train_paired
+from core.engine.data import BOS, EOS, IGNORE, PAD, BatchStream, eval_set, uniform_loss, vocab_of
+from core.engine.train import train_paired
+from core.settings.config import LENGTHS, ConfigError, RunConfig, lengths_for
+from core.settings.tasks import N_SPECIAL, TASKS, word_vocab
+from core.studies.generate import generate, generations, prompts
+from core.studies.leak import causality_map, largest_above_diagonal, leaks
 
 BUILT_IN = [k for k, task in TASKS.items() if task.sampler != "windows"]  # the upload task: tests/test_upload.py
 

@@ -19,10 +19,10 @@ import streamlit.testing.v1.app_test as app_test
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from core import experiments, jobs
-from core.config import LIMITS, RunConfig
-from core.report import Reporter
-from core.train import train_paired
+from core.engine.report import Reporter
+from core.engine.train import train_paired
+from core.settings.config import LIMITS, RunConfig
+from core.studies import experiments, jobs
 from tests.helpers import CHARTS, TIMEOUT, open_page
 from ui import runner
 

@@ -1,4 +1,4 @@
-"""The reproducibility contract (core/reproduce.py): identical numbers on one machine; on another
+"""The reproducibility contract (core/studies/reproduce.py): identical numbers on one machine; on another
 processor, the first steps tightly and the figures the pages show within measured tolerances. The
 comparison itself is checked to catch what it must (and to let float noise through), and a run under
 PyTorch's portable kernels (ATEN_CPU_CAPABILITY=default) keeps the contract with a run under this
@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 import torch
 
-from core import experiments, precompute, reproduce
-from core.config import RunConfig
+from core import precompute
+from core.settings.config import RunConfig
+from core.studies import experiments, reproduce
 from tests.helpers import ROOT
 
 CFG = RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, lengths="longtail", steps=40, eval_every=20)
@@ -101,8 +102,8 @@ def test_the_portable_kernels_keep_the_contract(tmp_path):
     preset = next(p for p in precompute.PRESETS if p.id == "add_padding")
     cfg = preset.config.replace(steps=60)
     script = (
-        "import sys; from core import experiments, precompute; "
-        f"from core.config import RunConfig; cfg = RunConfig.from_dict({cfg.to_dict()!r}); "
+        "import sys; from core import precompute; from core.studies import experiments; "
+        f"from core.settings.config import RunConfig; cfg = RunConfig.from_dict({cfg.to_dict()!r}); "
         "frames = experiments.compute('per_token', cfg, {}); "
         "[precompute.write_frame(df, __import__('pathlib').Path(sys.argv[1]) / (n + '.csv.gz')) for n, df in frames.items()]"
     )

@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 UI_SOURCES = sorted([ROOT / "streamlit_app.py", *(ROOT / "app_pages").glob("*.py"), *(ROOT / "ui").glob("*.py")])
-APP_SOURCES = sorted([*UI_SOURCES, *(ROOT / "core").glob("*.py")])
+APP_SOURCES = sorted([*UI_SOURCES, *(ROOT / "core").rglob("*.py")])
 MAX_UPLOAD_MB = 1
 
 # Functions whose result is static when their arguments are: formatting and the translation lookup.

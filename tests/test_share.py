@@ -1,4 +1,4 @@
-"""Every setting in the URL. The parameter codec on its own (core/params.py); then, per page, a
+"""Every setting in the URL. The parameter codec on its own (core/settings/params.py); then, per page, a
 non-default experiment set by hand, its share link opened in a fresh session (AppTest with those
 query parameters): the same settings, and after Run the same numbers. Bad parameters give one
 warning each, naming the parameter and what it allows, and the default; never an exception."""
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import params as P
-from core.experiments import SETUPS
+from core.settings import params as P
+from core.studies.experiments import SETUPS
 from tests.helpers import APP, PAGES, TIMEOUT, open_page
 from ui import runner
 

@@ -11,13 +11,13 @@ import time
 import pandas as pd
 import pytest
 
-from core import experiments
 from core.cli import main as cli
-from core.config import RunConfig
-from core.data import parse_corpus, register_corpus
-from core.report import Listen
-from core.sweep import run_sweep, sweep_configs
-from core.train import train_paired
+from core.engine.data import parse_corpus, register_corpus
+from core.engine.report import Listen
+from core.engine.train import train_paired
+from core.settings.config import RunConfig
+from core.studies import experiments
+from core.studies.sweep import run_sweep, sweep_configs
 
 BASE = RunConfig(steps=30, eval_every=30, eval_size=16, norms=("ln", "bn"))
 CELLS = sweep_configs(BASE, batch_sizes=(2, 8), seeds=(0, 1))
@@ -71,7 +71,7 @@ def test_ray_tasks_give_the_same_numbers_and_the_same_summary_and_csv(alone, tmp
     """A local Ray instance (2 CPUs here, as in CI) trains the same small grid: identical numbers,
     and the CLI's JSON summary and CSV have the same rows and columns as the local executor's."""
     pytest.importorskip("ray")
-    from core import ray_executor
+    from core.studies import ray_executor
 
     ray_executor.connect()
     try:

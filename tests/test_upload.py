@@ -10,8 +10,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.config import ConfigError, RunConfig
-from core.data import (
+from core.engine.data import (
     BOS,
     IGNORE,
     KEEP_ALL_CHARS,
@@ -27,8 +26,9 @@ from core.data import (
     parse_corpus,
     register_corpus,
 )
-from core.tasks import TASKS
-from core.train import train_paired
+from core.engine.train import train_paired
+from core.settings.config import ConfigError, RunConfig
+from core.settings.tasks import TASKS
 from tests.helpers import CHARTS
 
 pytestmark = pytest.mark.usefixtures("empty_store")  # every Run trains

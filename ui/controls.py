@@ -15,9 +15,9 @@ from typing import Any
 
 import streamlit as st
 
-from core import params as P
 from core.charts import PLACEMENT_LABELS
-from core.config import (
+from core.settings import params as P
+from core.settings.config import (
     ATTENTIONS,
     BATCHING,
     LENGTHS,
@@ -29,7 +29,7 @@ from core.config import (
     RunConfig,
     lengths_for,
 )
-from core.tasks import TASKS
+from core.settings.tasks import TASKS
 from ui import upload
 from ui.i18n import t, translated
 from ui.present import presenting

@@ -3,5 +3,5 @@
 The entry script imports this module under a spinner after drawing the page's heading, so a
 fresh server's first visitor sees text at once instead of a blank page while these load."""
 
-from core import experiments, presets  # noqa: F401  (torch, the models, the trainer)
+from core.studies import experiments, presets  # noqa: F401  (torch, the models, the trainer)
 from ui import runner, share, show  # noqa: F401  (pandas, altair, the page glue)

@@ -19,8 +19,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.norm_specs import NORM_SPECS
-from core.tasks import TASKS
+from core.settings.norm_specs import NORM_SPECS
+from core.settings.tasks import TASKS
 
 LANGUAGES = {"en": "English", "zh": "中文"}
 DEFAULT = "en"
@@ -91,7 +91,7 @@ def _relabel():
 # text is there, and nothing else).
 ZH: dict[str, str] = tomllib.loads((Path(__file__).with_name("zh.toml")).read_text(encoding="utf-8"))
 
-# The names of the norms and the tasks, from their records (core/norm_specs.py, core/tasks.py): a new
+# The names of the norms and the tasks, from their records (core/settings/norm_specs.py, core/settings/tasks.py): a new
 # norm or task brings its own translation.
 ZH.update({rec.labels["en"]: rec.labels["zh"] for rec in [*NORM_SPECS.values(), *TASKS.values()]})
 ZH.update({spec.short["en"]: spec.short["zh"] for spec in NORM_SPECS.values()})

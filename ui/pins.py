@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.config import RunConfig
-from core.metrics import with_config
+from core.engine.metrics import with_config
+from core.settings.config import RunConfig
 from ui import controls, show
 from ui.i18n import t
 from ui.runner import Outcome

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import params as P
+from core.settings import params as P
 from ui.i18n import t
 
 PRESENT = P.flag("present", False)  # the session key and the URL parameter

@@ -1,8 +1,8 @@
 """From Run to chart: a page asks for its experiment, and the visitor watches the shared job.
 
 A page calls ``experiment(page, request, hint, chart)``, where ``request`` is the form's
-``(config, extras)`` when it was submitted. The experiment's record (core.experiments) keys and
-titles the job; the server's one ``JOBS`` manager (core.jobs) returns the stored outcome of the same
+``(config, extras)`` when it was submitted. The experiment's record (core.studies.experiments) keys and
+titles the job; the server's one ``JOBS`` manager (core.studies.jobs) returns the stored outcome of the same
 key, or lets the visitor join the job already running, or queues a new one. Training runs in the
 job's own thread, never in the visitor's script; the script *watches*: it polls the job twice a
 second (that poll is its heartbeat), draws the queue position or the progress line and the live
@@ -26,9 +26,10 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
-from core import charts, experiments, jobs
-from core.config import NORM_LABELS, RunConfig
-from core.metrics import HISTORY_COLUMNS
+from core import charts
+from core.engine.metrics import HISTORY_COLUMNS
+from core.settings.config import NORM_LABELS, RunConfig
+from core.studies import experiments, jobs
 from ui import controls, show
 from ui.i18n import lang, t
 

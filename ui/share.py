@@ -1,7 +1,7 @@
 """Every setting in the URL: a page's settings read from its link, checked, applied to its widgets,
 and written back as they change; the share link.
 
-A page declares its settings as ``core.params.Param``s (the form's from ``controls.form_params``,
+A page declares its settings as ``core.settings.params.Param``s (the form's from ``controls.form_params``,
 the others next to their widgets) and calls ``settings(page, params)`` once, before drawing any
 widget. The widgets' values are already in session state when a script run starts (the click
 that caused the run has been applied), so writing the address bar there is up to date.
@@ -23,8 +23,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from core import params as P
-from core.params import Param
+from core.settings import params as P
+from core.settings.params import Param
 from ui import tour
 from ui.i18n import t
 from ui.present import PRESENT, presenting

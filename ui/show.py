@@ -9,11 +9,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.analysis import in_norm_order, last_values, mean_tail
 from core.charts import NORM_COLORS
-from core.config import NORM_LABELS, NORMS
-from core.generate import TEMPERATURE
-from core.norm_specs import NORM_SPECS
+from core.settings.config import NORM_LABELS, NORMS
+from core.settings.norm_specs import NORM_SPECS
+from core.studies.analysis import in_norm_order, last_values, mean_tail
+from core.studies.generate import TEMPERATURE
 from ui.i18n import DEFAULT, lang, t
 
 # Metric labels are narrow: names as short as can be while still telling the norms apart.
@@ -99,7 +99,7 @@ def _caption_and_csv(caption: str, data: pd.DataFrame, name: str, help: str):
 
 
 def generations(frame: pd.DataFrame, name: str):
-    """What each model wrote: one row per prompt, one column per norm (core.generate)."""
+    """What each model wrote: one row per prompt, one column per norm (core.studies.generate)."""
     st.subheader(t("What each model writes"))
     if frame.empty:
         st.info(t("No model to write: every model diverged."))

@@ -1,4 +1,4 @@
-"""The guided tour in the app: a scenario (core/presets.py) sets its page's widgets, shows its
+"""The guided tour in the app: a scenario (core/studies/presets.py) sets its page's widgets, shows its
 precomputed results at once, clearly labelled, with Re-run live, and says what to look at.
 
 A scenario arrives as ``?scenario=<id>`` (the tour page's buttons, a bookmarked link), read by
@@ -12,11 +12,11 @@ from typing import Any
 
 import streamlit as st
 
-from core import params as P
 from core import precompute
-from core.experiments import EXPERIMENTS, SETUPS
-from core.params import Param, Problem
-from core.presets import BY_ID, PRESETS, Preset
+from core.settings import params as P
+from core.settings.params import Param, Problem
+from core.studies.experiments import EXPERIMENTS, SETUPS
+from core.studies.presets import BY_ID, PRESETS, Preset
 from ui import controls, runner
 from ui.i18n import t
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from core.config import NORM_LABELS, NORMS
-from core.norm_specs import NORM_SPECS
+from core.settings.config import NORM_LABELS, NORMS
+from core.settings.norm_specs import NORM_SPECS
 
 NORM_COLORS = {key: spec.color for key, spec in NORM_SPECS.items()}
 

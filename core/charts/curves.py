@@ -30,8 +30,8 @@ from core.charts.base import (
     norm_color,
     thin,
 )
-from core.config import NORM_LABELS
-from core.report import HISTORY_COLUMNS
+from core.engine.report import HISTORY_COLUMNS
+from core.settings.config import NORM_LABELS
 
 # ---------------------------------------------------------------- curves over training
 CURVE_COLUMNS = ["norm", "label", "series", "metric", "layer", "step", "tokens", "sparse", "value", "smoothed"]

@@ -44,7 +44,7 @@ def causality_chart(frame: pd.DataFrame, panel: int = 230) -> alt.FacetChart:
     the input at position j (columns) of the same sentence changes, one panel per norm (rows) and
     mode (columns). A cell no change reaches (at most NO_INFLUENCE, float noise) is left blank:
     above the diagonal (j > i) a causal model's map is empty. Colour on a log scale, so a leak a
-    hundred times smaller than the diagonal shows. Columns: norm, mode, i, j, influence (core.leak)."""
+    hundred times smaller than the diagonal shows. Columns: norm, mode, i, j, influence (core.studies.leak)."""
     T = int(max(frame["i"].max(), frame["j"].max())) + 1 if len(frame) else 1
     ticks = list(range(0, T, 4 if T > 12 else 2))
     data = labelled(frame).assign(mode_label=frame["mode"].map(MODE_LABELS))
@@ -97,7 +97,7 @@ NO_KL = 1e-12  # KL is drawn on a log axis: smaller values (float noise, exact z
 def leak_chart(summary: pd.DataFrame) -> alt.FacetChart:
     """Where a sentence's predictions move from: per norm (colour), channel (rows) and mode (panels),
     the largest (filled) and mean (open) KL of its next-token distribution, on a log axis.
-    Columns: norm, mode, channel, mean_kl, max_kl (core.leak.channel_summary)."""
+    Columns: norm, mode, channel, mean_kl, max_kl (core.studies.leak.channel_summary)."""
     long = summary.melt(["norm", "mode", "channel"], ["max_kl", "mean_kl"], var_name="stat", value_name="kl")
     data = labelled(long).assign(
         mode_label=long["mode"].map(MODE_LABELS), series=long["channel"].map(CHANNEL_LABELS),
@@ -145,7 +145,7 @@ TARGET_LABELS = {"all": "every target", "eos": "end of sentence", "other": "ever
 def deploy_chart(frame: pd.DataFrame) -> alt.FacetChart:
     """The held-out loss of each norm with each kind of statistics (rows), per kind of target
     (stacked panels, each with its own axis); LayerNorm, which has no statistics, as a dashed rule in its colour. Columns: norm, statistics, target,
-    loss, targets (core.deploy.deployment)."""
+    loss, targets (core.studies.deploy.deployment)."""
     data = labelled(frame).assign(
         series=frame["statistics"].map(STATISTICS_LABELS), batching=frame["target"].map(TARGET_LABELS)
     )

@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 
 from core.charts.base import NORM_COLORS, STAGE_LABELS, _label_order, labelled, norm_color
-from core.config import NORM_LABELS, NORMS
+from core.settings.config import NORM_LABELS, NORMS
 
 
 # ---------------------------------------------------------------- token grids (sequence x position)
@@ -117,7 +117,7 @@ def comparability_chart(table: pd.DataFrame, task_names: Mapping[str, str]) -> a
     """Per task (rows) and grouping (panels), the share of each channel's variance at the norm
     layers' inputs that lies between the groups (mean over layers, bar) against the share the same
     values give shuffled among the groups (chance, tick). ``task_names``: task key -> shown name.
-    Columns: task, layer, grouping, share, chance (core.analysis.comparability)."""
+    Columns: task, layer, grouping, share, chance (core.studies.analysis.comparability)."""
     means = table.groupby(["task", "grouping"], sort=False)[["share", "chance"]].mean().reset_index()
     means = means.assign(name=means["task"].map(task_names), series=means["grouping"].map(GROUPING_LABELS),
                          pct=100 * means["share"], chance_pct=100 * means["chance"],

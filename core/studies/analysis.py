@@ -10,9 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from core.config import NORMS, RunConfig
-from core.data import IGNORE, PAD, Batch, eval_batches, eval_set
-from core.metrics import (
+from core.engine.data import IGNORE, PAD, Batch, eval_batches, eval_set
+from core.engine.metrics import (
     capture_norm,
     pad_length_probe,
     per_token_stats,
@@ -20,7 +19,8 @@ from core.metrics import (
     real_token_offset,
     variance_split,
 )
-from core.tasks import BOS
+from core.settings.config import NORMS, RunConfig
+from core.settings.tasks import BOS
 
 EVAL_METRICS = ("eval_loss", "eval_loss_batch_stats")
 

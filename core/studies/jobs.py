@@ -1,7 +1,7 @@
 """Shared jobs: one computation per identical experiment, watched by everyone who asks for it.
 
 A hosted app serves rooms: in a workshop a dozen visitors press Run on the same settings within a
-second. A job is keyed by everything that determines what it shows (core.experiments'
+second. A job is keyed by everything that determines what it shows (core.studies.experiments'
 ``Experiment.job_key``: the experiment, its paired runs' configs, an upload's content hash, its
 other settings). A visitor asking for a key (``JobManager.join``):
 
@@ -35,9 +35,9 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 
 from core.charts import Curves
-from core.config import RunConfig
-from core.report import Progress, Reporter, Stopped
-from core.train import history_frame
+from core.engine.report import Progress, Reporter, Stopped
+from core.engine.train import history_frame
+from core.settings.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Job(Reporter):
         self.error = ""
         # what the engine reported so far
         self.progress: Progress | None = None  # the last training step
-        self.cells: object | None = None  # the last finished paired run of a grid (core.sweep.SweepProgress)
+        self.cells: object | None = None  # the last finished paired run of a grid (core.studies.sweep.SweepProgress)
         self.phase_text = ""  # what it computes after training (English)
         self._history: list = []  # the trainer's rows (its own list), of which the first _reported were reported
         self._reported = 0

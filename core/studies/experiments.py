@@ -1,6 +1,6 @@
 """What each experiment page computes, without Streamlit: the frames behind its charts.
 
-A page runs ``compute`` as a shared job (core.jobs), whose ``Reporter`` hears each step and each
+A page runs ``compute`` as a shared job (core.studies.jobs), whose ``Reporter`` hears each step and each
 finished paired run and tells the engine when nobody watches any more; ``python -m core.precompute``
 runs the very same function with no reporter for the guided scenarios. So a precomputed result and
 a live one of the same settings are the same numbers.
@@ -24,7 +24,12 @@ from typing import Any
 
 import pandas as pd
 
-from core.analysis import (
+from core.engine.model import build_models
+from core.engine.report import QUIET, Reporter, Stopped
+from core.engine.train import RunResult, train_paired
+from core.settings.config import ATTENTIONS, BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig, lengths_for
+from core.settings.tasks import TASKS
+from core.studies.analysis import (
     comparability,
     pad_probe,
     pad_probe_batch,
@@ -32,15 +37,10 @@ from core.analysis import (
     probe_probabilities,
     token_statistics,
 )
-from core.config import ATTENTIONS, BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig, lengths_for
-from core.deploy import deployment
-from core.generate import generations
-from core.leak import leaks
-from core.model import build_models
-from core.report import QUIET, Reporter, Stopped
-from core.sweep import After, init_grad_profile, run_sweep, sweep_configs
-from core.tasks import TASKS
-from core.train import RunResult, train_paired
+from core.studies.deploy import deployment
+from core.studies.generate import generations
+from core.studies.leak import leaks
+from core.studies.sweep import After, init_grad_profile, run_sweep, sweep_configs
 
 Frames = dict[str, pd.DataFrame]
 # What the progress line says after training (English; a page shows it translated).
@@ -94,7 +94,7 @@ def _capped(cfgs: list[RunConfig]) -> list[RunConfig]:
 
 # ---------------------------------------------------------------- one paired run
 def comparison(cfg: RunConfig, report: Reporter = QUIET) -> Frames:
-    """The run's history and summary, and what each model writes (core.generate)."""
+    """The run's history and summary, and what each model writes (core.studies.generate)."""
     res = train(cfg, report)
     frames = {"history": res.history, "summary": res.summary}
     if cfg.attention == "causal":  # an encoder does not write
@@ -123,8 +123,8 @@ def per_token(cfg: RunConfig, report: Reporter = QUIET) -> Frames:
 
 def train_vs_inference(cfg: RunConfig, report: Reporter = QUIET) -> Frames:
     """The run, the batch-dependence probe, the held-out loss with each kind of statistics
-    (core.deploy) and, in a causal model, the leak channels and the causality map in both modes
-    (core.leak) and the generations."""
+    (core.studies.deploy) and, in a causal model, the leak channels and the causality map in both modes
+    (core.studies.leak) and the generations."""
     res = train(cfg, report)
     models = trained(res)
     frames = {"history": res.history, "summary": res.summary}
@@ -393,8 +393,8 @@ COMPARABILITY_CONFIGS = tuple(
 def comparability_table(cfgs: Sequence[RunConfig] = COMPARABILITY_CONFIGS) -> Frames:
     """For each task, at every norm layer's input of its trained LayerNorm model, over the held-out
     set: the between-group share of a channel's variance for each grouping against its chance
-    (core.analysis.comparability), and each position's distribution of the first channels
-    (core.analysis.position_profile).
+    (core.studies.analysis.comparability), and each position's distribution of the first channels
+    (core.studies.analysis.position_profile).
     Frames: comparability (task, layer, grouping, share, chance, values, groups) and positions
     (task, layer, channel, pos, mean, sd, count, pooled_mean, pooled_sd)."""
     tables, profiles = [], []

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import fmt_number
+from core.settings.config import fmt_number
 
 
 @dataclass(frozen=True)

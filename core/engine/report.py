@@ -1,5 +1,5 @@
 """How a computation tells whoever started it how it goes, and learns that it should stop: one
-object, a ``Reporter``, handed from the caller (a shared job of the app, core.jobs; the CLI; nothing
+object, a ``Reporter``, handed from the caller (a shared job of the app, core.studies.jobs; the CLI; nothing
 at all) down to the trainer and the sweep.
 
 The engine calls ``step`` after each training step, ``cell`` as each paired run of a grid finishes,
@@ -38,7 +38,7 @@ class Reporter:
     def step(self, progress: Progress) -> None:
         pass
 
-    def cell(self, progress: Any) -> None:  # core.sweep.SweepProgress
+    def cell(self, progress: Any) -> None:  # core.studies.sweep.SweepProgress
         pass
 
     def phase(self, text: str) -> None:

@@ -14,15 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import NORMS, RunConfig
-from core.experiments import SETUPS
+from core.settings.config import NORMS, RunConfig
+from core.studies.experiments import SETUPS
 
 
 @dataclass(frozen=True)
 class Preset:
     id: str  # in the URL: ?scenario=<id>
     title: str
-    page: str  # a key of core.experiments.SETUPS
+    page: str  # a key of core.studies.experiments.SETUPS
     config: RunConfig  # what the page's form holds: the page's base with the form's settings changed
     look: str  # what to look at, two sentences
     extras: dict[str, Any] = field(default_factory=dict)  # the page's other settings that change the numbers
@@ -35,7 +35,7 @@ class Preset:
 
 
 def _base(page: str, **changes) -> RunConfig:
-    """The page's base with ``changes``, norms in the order the form gives them (core.config.NORMS)."""
+    """The page's base with ``changes``, norms in the order the form gives them (core.settings.config.NORMS)."""
     cfg = SETUPS[page].base.replace(**changes)
     return cfg.replace(norms=tuple(n for n in NORMS if n in cfg.norms))
 

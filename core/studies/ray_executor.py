@@ -1,14 +1,14 @@
 """Grid cells as Ray tasks: ``python -m core sweep ... --executor ray [--address ADDR]``.
 
 Ray is optional (``requirements-dev.txt`` installs it; the app and the default executor never
-import it). Each cell is ``core.sweep.run_cell`` (handed in by core.sweep) run as a task of one CPU, on an existing cluster
+import it). Each cell is ``core.studies.sweep.run_cell`` (handed in by core.studies.sweep) run as a task of one CPU, on an existing cluster
 (``address``, e.g. ``ray://head:10001`` or ``auto``) or on a Ray instance started here with one
 CPU per core. The project's code and data travel with the job (Ray's ``working_dir`` runtime
 environment, without what no cell needs), so the cluster's nodes need only Python 3.11 with the
 packages of ``requirements.txt`` that a cell imports (torch 2.13.0, numpy, pandas) and Ray.
 A cell's numbers are those of ``train_paired`` on the node that trains it: identical to the local
 executor's on the same kind of machine, and equal within the reproducibility contract
-(core/reproduce.py) on another processor.
+(core/studies/reproduce.py) on another processor.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import ray
 
-from core.config import RunConfig
-from core.data import get_corpus
-from core.train import RunResult
+from core.engine.data import get_corpus
+from core.engine.train import RunResult
+from core.settings.config import RunConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # What a cell does not need: the app, the tests, the stored results, benchmarks, artifacts.
 EXCLUDES = [
     ".git",
@@ -59,7 +59,7 @@ def run(
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[int, RunResult]]:
     """(index, result) of each cell as it finishes, each ``cell(cfg, after, corpus)`` run as a Ray
-    task (``core.sweep.run_cell``, passed in so this module needs nothing of core.sweep); a stop
+    task (``core.studies.sweep.run_cell``, passed in so this module needs nothing of core.studies.sweep); a stop
     cancels the cells not finished."""
     connect(address)
     task = ray.remote(num_cpus=1)(cell)

@@ -34,15 +34,20 @@ thrown away): the relative spread of the parameter gradient, sqrt(mean_k ||g_k -
 
 from __future__ import annotations
 
-import copy
-
 import pandas as pd
 import torch
 
-from core.config import RunConfig
-from core.data import PAD, Batch, eval_batches, eval_set, vocab_of
-from core.metrics import batch_layers, batch_stats_mode, eval_mode, loss_fn, probe_placements
-from core.tasks import N_SPECIAL
+from core.engine.data import PAD, Batch, eval_batches, eval_set, vocab_of
+from core.engine.metrics import (  # noqa: F401 (grad_batch_dependence: re-exported, the gradient's probe)
+    batch_layers,
+    batch_stats_mode,
+    eval_mode,
+    grad_batch_dependence,
+    loss_fn,
+    probe_placements,
+)
+from core.settings.config import RunConfig
+from core.settings.tasks import N_SPECIAL
 
 CHANNELS = ("own_later", "other_sentence", "length", "batch")
 MODES = ("batch_stats", "eval")  # normalised with the batch's statistics (as in training), running ones
@@ -228,21 +233,3 @@ def channel_summary(channels: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- the gradient, across batches
-def grad_batch_dependence(model, cfg: RunConfig, placements: int = PLACEMENTS) -> float:
-    """Relative spread of the parameter gradient of held-out sentence 0's own loss across
-    ``placements`` random batches of held-out sentences (core.metrics.probe_placements, those of
-    the forward probe), each a training-mode forward and backward with the norm's own backward
-    (PowerNorm's approximated one included), on one throwaway copy of the model whose buffers
-    (running statistics, counters) are put back before each placement. LayerNorm: float noise."""
-    m = copy.deepcopy(model)
-    m.train()
-    params = [p for p in m.parameters() if p.requires_grad]
-    buffers = {name: b.clone() for name, b in m.named_buffers()}  # by name: masked BN replaces its tensors
-    grads = []
-    for b in probe_placements(cfg, placements):
-        m.load_state_dict(buffers, strict=False)
-        loss = loss_fn(m(b.tokens, b.valid)[:1], b.targets[:1])
-        grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)]).double())
-    g = torch.stack(grads)  # (K, P)
-    mean = g.mean(0)
-    return float((g - mean).norm(dim=1).square().mean().sqrt() / mean.norm())

@@ -1,7 +1,7 @@
 """Deployment statistics: which statistics a trained batch-statistics norm should be deployed with.
 
 The held-out loss of each model whose norm keeps running statistics (its record's ``running``,
-core/norm_specs.py: bn, masked_bn, batchrenorm, powernorm), with LayerNorm beside it as the
+core/settings/norm_specs.py: bn, masked_bn, batchrenorm, powernorm), with LayerNorm beside it as the
 reference, under five kinds of statistics (``STATISTICS``), split by target (``TARGETS``).
 
 "Precise BN" (fvcore's ``update_bn_stats``, Detectron2's PreciseBN): after training, the running
@@ -26,11 +26,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from core.config import RunConfig
-from core.data import IGNORE, Batch, BatchStream, eval_batches
-from core.metrics import batch_stats_mode, eval_mode
-from core.norms import BatchNorm
-from core.tasks import EOS
+from core.engine.data import IGNORE, Batch, BatchStream, eval_batches
+from core.engine.metrics import batch_stats_mode, eval_mode
+from core.engine.norms import BatchNorm
+from core.settings.config import RunConfig
+from core.settings.tasks import EOS
 
 STATISTICS = ("batch", "running", "precise_as_batched", "precise_random", "per_length")
 TARGETS = ("all", "eos", "other")

@@ -36,7 +36,7 @@ import math
 
 import pandas as pd
 
-from core.norm_specs import NORM_SPECS
+from core.settings.norm_specs import NORM_SPECS
 
 FIRST_STEPS = 10  # steps 0..10 of a history are compared tightly
 TIGHT = {"rtol": 1e-4, "atol": 1e-6}  # measured: 4e-6 relative in the first steps

@@ -37,14 +37,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from core.config import RunConfig
-from core.data import IGNORE, Batch, eval_batches, eval_set
-from core.report import HISTORY_COLUMNS  # noqa: F401 (re-exported: a history's columns)
+from core.engine.data import IGNORE, Batch, eval_batches, eval_set
+from core.engine.report import HISTORY_COLUMNS  # noqa: F401 (re-exported: a history's columns)
+from core.settings.config import RunConfig
 
 RUN_COLUMNS = ["config_id", "task", "seed", "batch_size", "lengths", "batching", "placement"]
 # A run's summary, one row per model. batch_dependence: the forward probe (max |delta logit| of one
 # sentence across 8 batches); grad_batch_dependence: the same placements, the relative spread of
-# its loss's parameter gradient in training mode (core.leak; measured by the CLI and the sweeps, NaN in a
+# its loss's parameter gradient in training mode (grad_batch_dependence, below; measured by the CLI and the sweeps, NaN in a
 # paired page's run, which does not show it); clipped_share: mean renorm_clipped.
 SUMMARY_COLUMNS = [
     "norm", "batch_size", "seed", "steps", "final_train_loss", "final_eval_loss",
@@ -152,7 +152,7 @@ def batch_stats_mode(model: torch.nn.Module):
 
 def batch_layers(model) -> list[torch.nn.Module]:
     """The model's norm layers if its norm uses the batch in training (its record's
-    ``batch_in_training``, core/norm_specs.py), else none."""
+    ``batch_in_training``, core/settings/norm_specs.py), else none."""
     return list(model.norm_layers().values()) if model.spec.batch_in_training else []
 
 
@@ -265,7 +265,7 @@ def eval_loss_batch_stats_loop(model, cfg: RunConfig) -> float:
 def probe_placements(cfg: RunConfig, placements: int = 8) -> list[Batch]:
     """The batch-dependence probes' batches: held-out sentence 0 (row 0) with ``batch_size - 1``
     other held-out sentences drawn at random, ``placements`` times (seeded from the config), the
-    same for the forward probe (probe_logits) and the gradient's (core.leak)."""
+    same for the forward probe (probe_logits) and the gradient's (grad_batch_dependence)."""
     data = eval_set(cfg)
     g = torch.Generator().manual_seed(cfg.seed + 101)
     out = []
@@ -357,3 +357,23 @@ def variance_split(x: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
     between = (n_b * (mean_b - mean) ** 2).sum(0) / n  # (C,)
     w, b = float(within.mean()), float(between.mean())
     return {"within": w, "between": b, "between_share": b / (w + b) if w + b > 0 else 0.0}
+
+
+def grad_batch_dependence(model, cfg: RunConfig, placements: int = 8) -> float:
+    """Relative spread of the parameter gradient of held-out sentence 0's own loss across
+    ``placements`` random batches of held-out sentences (probe_placements, those of
+    the forward probe), each a training-mode forward and backward with the norm's own backward
+    (PowerNorm's approximated one included), on one throwaway copy of the model whose buffers
+    (running statistics, counters) are put back before each placement. LayerNorm: float noise."""
+    m = copy.deepcopy(model)
+    m.train()
+    params = [p for p in m.parameters() if p.requires_grad]
+    buffers = {name: b.clone() for name, b in m.named_buffers()}  # by name: masked BN replaces its tensors
+    grads = []
+    for b in probe_placements(cfg, placements):
+        m.load_state_dict(buffers, strict=False)
+        loss = loss_fn(m(b.tokens, b.valid)[:1], b.targets[:1])
+        grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)]).double())
+    g = torch.stack(grads)  # (K, P)
+    mean = g.mean(0)
+    return float((g - mean).norm(dim=1).square().mean().sqrt() / mean.norm())

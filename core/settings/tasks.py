@@ -4,7 +4,7 @@ labels before the engine has loaded.
 
 A task is a causal language-modelling (or, for ``control``, sequence-modelling) problem with its
 own vocabulary. Token ids 0, 1, 2 are PAD, BOS and EOS in every vocabulary; the rest are the
-task's words or characters. How ``core.data`` draws a task's sentences is its ``sampler``:
+task's words or characters. How ``core.engine.data`` draws a task's sentences is its ``sampler``:
 
 * ``markov`` (``text``): a synthetic language of 45 pseudo-words, Zipfian, a sparse Markov chain;
   sentences of a length drawn from the config (``lengths``), BOS first, EOS the last target.
@@ -13,7 +13,7 @@ task's words or characters. How ``core.data`` draws a task's sentences is its ``
 * ``lines`` (``shakespeare``, ``tangshi``): real text, one sentence per line or verse, BOS, the
   characters, EOS as the last target; the lengths are the text's own (``lengths="natural"``),
   lines of min_len - 1 .. max_len - 1 characters. Every tenth block of 100 lines is held out.
-* ``windows`` (``upload``): the visitor's own text (``core.data.parse_corpus``): BOS and a window
+* ``windows`` (``upload``): the visitor's own text (``core.engine.data.parse_corpus``): BOS and a window
   of the text whose length comes from the config; the last 10% of the text is held out.
 """
 
@@ -32,7 +32,7 @@ PAD, BOS, EOS = 0, 1, 2
 N_SPECIAL = 3
 SPECIALS = ("·", "<s>", "</s>")  # how PAD, BOS and EOS read when decoded
 UNK_SYMBOL = "□"  # how an unknown character reads
-CORPORA = Path(__file__).resolve().parents[1] / "data" / "corpora"  # python data/make_corpora.py
+CORPORA = Path(__file__).resolve().parents[2] / "data" / "corpora"  # python data/make_corpora.py
 LANGUAGE_SEED = 20170612  # fixes the synthetic language and its spelling; not the run's seed
 N_WORDS = 45  # words of the synthetic language (and of the control chain)
 HELD_OUT_BLOCK = 100  # lines per block; every HELD_OUT_EVERY-th block of a corpus is held out
@@ -112,8 +112,8 @@ class Task:
     key: str  # the config's and the URL's name
     labels: Mapping[str, str]  # {"en": ..., "zh": ...}: the name in the forms
     names: Mapping[str, str]  # {"en": ..., "zh": ...}: short, in a run's one-line description
-    sampler: str  # markov | control | lines | windows: how core.data draws sentences (module docstring)
-    lengths: tuple[str, ...]  # the length settings it takes (core.config.LENGTHS)
+    sampler: str  # markov | control | lines | windows: how core.engine.data draws sentences (module docstring)
+    lengths: tuple[str, ...]  # the length settings it takes (core.settings.config.LENGTHS)
     about: Mapping[str, str] = field(default_factory=dict)  # {"en", "zh"}: what it is, source and licence
     corpus: str = ""  # lines tasks: the file in data/corpora
     min_count: int = 1  # lines tasks: rarer characters are UNK
@@ -124,11 +124,11 @@ class Task:
         return _corpus_lines(self.corpus, self.min_count)
 
     def vocab(self) -> Vocab:
-        """The vocabulary of a built-in task (an upload's is its text's: core.data.vocab_of)."""
+        """The vocabulary of a built-in task (an upload's is its text's: core.engine.data.vocab_of)."""
         if self.sampler == "lines":
             return self.lines().vocab
         if self.sampler == "windows":
-            raise ValueError("an uploaded text's vocabulary is its own: use core.data.vocab_of(cfg)")
+            raise ValueError("an uploaded text's vocabulary is its own: use core.engine.data.vocab_of(cfg)")
         return word_vocab()
 
     def uniform_loss(self, vocab: Vocab | None = None) -> float:

@@ -1,10 +1,10 @@
 """The norms: one record each, in one registry that everything reads (the config's checks, the
 forms' pickers, chart colours and legends, the translations, the CLI's help, the layers' factory
-``core.norms.make_norm``, the trainer's metrics and passes, the tests). Pure Python, no torch: the
-layers themselves are in core/norms.py, which builds them from these records; this module imports
+``core.engine.norms.make_norm``, the trainer's metrics and passes, the tests). Pure Python, no torch: the
+layers themselves are in core/engine/norms.py, which builds them from these records; this module imports
 nothing of them.
 
-A new norm is a class in core/norms.py and a record here; nothing else changes.
+A new norm is a class in core/engine/norms.py and a record here; nothing else changes.
 
 What a norm depends on decides what is measured for it:
 
@@ -14,7 +14,7 @@ What a norm depends on decides what is measured for it:
   (``use_batch_stats``). A per-token norm computes the same in both modes, so it is scored once.
 * ``running``: it keeps running statistics that inference uses.
 * ``mean_var``: its layers expose the batch's mean and variance against the running ones
-  (``last_stats``: the PowerNorm distances and TID of core/metrics.py).
+  (``last_stats``: the PowerNorm distances and TID of core/engine/metrics.py).
 * ``stacks``: its layers can normalise several stacked batches each with its own statistics in one
   forward (``groups``), which makes the batch-statistics score faster; without it the score runs
   batch by batch.
@@ -42,7 +42,7 @@ class NormSpec:
     labels: Mapping[str, str]  # {"en", "zh"}: legends, pickers
     short: Mapping[str, str]  # {"en", "zh"}: narrow places (metric labels)
     color: str  # the same on every chart of every page
-    layer: str  # the class in core/norms.py
+    layer: str  # the class in core/engine/norms.py
     options: Mapping[str, Any] = field(default_factory=dict)  # its constructor's options beyond C and eps
     takes_momentum: bool = False  # it takes the config's bn_momentum
     batch_in_training: bool = False
@@ -143,8 +143,8 @@ NORM_SPECS: dict[str, NormSpec] = {
 
 
 # ---------------------------------------------------------------- the contract the measurements rely on
-# core/metrics.py, core/analysis.py, core/leak.py and core/deploy.py set and read these attributes on a
-# model's norm layers (core/norms.py); which of them a layer has follows from its norm's record below,
+# core/engine/metrics.py, core/studies/analysis.py, core/studies/leak.py and core/studies/deploy.py set and read these attributes on a
+# model's norm layers (core/engine/norms.py); which of them a layer has follows from its norm's record below,
 # and tests/test_norms.py checks every layer against its record. Annotations only: no torch imported.
 @runtime_checkable
 class NormLayer(Protocol):

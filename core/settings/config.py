@@ -15,11 +15,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
-from core import tasks
-from core.norm_specs import NORM_SPECS
+from core.settings import tasks
+from core.settings.norm_specs import NORM_SPECS
 
 TASKS = tuple(tasks.TASKS)  # upload: the visitor's own text, at character level (``corpus``)
-NORMS = tuple(NORM_SPECS)  # core/norm_specs.py: one record per norm
+NORMS = tuple(NORM_SPECS)  # core/settings/norm_specs.py: one record per norm
 LENGTHS = ("fixed", "uniform", "longtail", "natural")  # natural: a real text's own line lengths
 BATCHING = ("random", "bucketed")
 PLACEMENTS = ("pre", "post")
@@ -27,7 +27,7 @@ PLACEMENTS = ("pre", "post")
 # prediction, 15% of real tokens hidden, every token sees every real token (an encoder, the
 # setting of the PowerNorm and TID papers)
 ATTENTIONS = ("causal", "bidirectional")
-CORPUS_KEY = "[0-9a-f]{16}"  # core.data.Corpus.key: the first 16 hex digits of the text's SHA-256
+CORPUS_KEY = "[0-9a-f]{16}"  # core.engine.data.Corpus.key: the first 16 hex digits of the text's SHA-256
 
 NORM_LABELS = {key: spec.labels["en"] for key, spec in NORM_SPECS.items()}
 
@@ -54,7 +54,7 @@ LIMITS: dict[str, tuple[float, float]] = {
 
 
 MAX_SWEEP_RUNS = 60  # paired runs in one sweep: a cap for shared hosts
-EXECUTORS = ("local", "ray")  # where a sweep's cells train: this machine, or Ray tasks (core.sweep)
+EXECUTORS = ("local", "ray")  # where a sweep's cells train: this machine, or Ray tasks (core.studies.sweep)
 
 
 class ConfigError(ValueError):
@@ -70,7 +70,7 @@ class ConfigError(ValueError):
 class RunConfig:
     """One paired run: every model in ``norms`` trains from the same init on the same batches."""
 
-    task: str = "text"  # a key of core.tasks.TASKS: synthetic text, control (BN-friendly), real text, upload
+    task: str = "text"  # a key of core.settings.tasks.TASKS: synthetic text, control (BN-friendly), real text, upload
     norms: tuple[str, ...] = ("bn", "ln")  # the variants trained side by side
     batch_size: int = 8  # small enough that BN's batch statistics are visibly noisy
     lengths: str = "uniform"  # fixed | uniform | longtail, or natural (real text's own lines): see the task
@@ -92,7 +92,7 @@ class RunConfig:
     eps: float = 1e-5  # as nn.LayerNorm / nn.BatchNorm1d
     seed: int = 0  # init weights and data order; same seed, same numbers
     diverge_grad_norm: float = 1e4  # a model whose grad norm exceeds this is marked diverged
-    corpus: str = ""  # task "upload" only: the key (content hash) of the text, see core.data.register_corpus
+    corpus: str = ""  # task "upload" only: the key (content hash) of the text, see core.engine.data.register_corpus
     attention: str = "causal"  # causal (next token) | bidirectional (masked tokens, 15%), see ATTENTIONS
 
     def __post_init__(self):

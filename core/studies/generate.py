@@ -14,9 +14,9 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from core.config import RunConfig
-from core.data import EOS, PAD, eval_set, vocab_of
-from core.metrics import eval_mode
+from core.engine.data import EOS, PAD, eval_set, vocab_of
+from core.engine.metrics import eval_mode
+from core.settings.config import RunConfig
 
 N_PROMPTS = 4
 TEMPERATURE = 0.8  # a little below 1: fewer one-in-a-hundred characters, the same model

@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import RunConfig
-from core.data import mask_id, vocab_of
-from core.norm_specs import NORM_SPECS, NormSpec
-from core.norms import make_norm
+from core.engine.data import mask_id, vocab_of
+from core.engine.norms import make_norm
+from core.settings.config import RunConfig
+from core.settings.norm_specs import NORM_SPECS, NormSpec
 
 INIT_STD = 0.02  # GPT-2's init scale
 
@@ -69,7 +69,7 @@ class TinyTransformer(nn.Module):
     """Token + learned position embeddings, ``n_layers`` blocks, (final norm if Pre), linear head.
 
     Args:
-        cfg: sizes, placement, eps and BN momentum. norm: one of core.config.NORMS.
+        cfg: sizes, placement, eps and BN momentum. norm: one of core.settings.config.NORMS.
         vocab_size: V. generator: draws the initial weights (no global RNG is touched).
     Shape: tokens (B, T) int64, valid (B, T) bool -> logits (B, T, V).
     """
@@ -108,7 +108,7 @@ class TinyTransformer(nn.Module):
 
     @property
     def spec(self) -> NormSpec:
-        """The norm's record: what its layers depend on (core/norm_specs.py)."""
+        """The norm's record: what its layers depend on (core/settings/norm_specs.py)."""
         return NORM_SPECS[self.norm_kind]
 
     def stat_layers(self) -> dict[str, nn.Module]:
@@ -134,7 +134,7 @@ class TinyTransformer(nn.Module):
 
 def build_models(cfg: RunConfig) -> dict[str, TinyTransformer]:
     """One model per norm in cfg.norms, sharing the initial value of every shared parameter; the
-    vocabulary is the task's (``core.data.vocab_of``).
+    vocabulary is the task's (``core.engine.data.vocab_of``).
 
     The first model draws its weights from a generator seeded by cfg.seed; the others copy every
     parameter with the same name and shape (all but norm parameters a variant lacks).

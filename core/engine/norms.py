@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import core.torch_threads  # noqa: F401  (one intra-op thread per process: see there)
-from core.norm_specs import NORM_SPECS
+import core.engine.torch_threads  # noqa: F401  (one intra-op thread per process: see there)
+from core.settings.norm_specs import NORM_SPECS
 
 
 class _Norm(nn.Module):
@@ -115,7 +115,7 @@ class BatchNorm(_Norm):
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
         # (mu_B, 1/sqrt(var_B + eps), running mean, running var): the last batch's statistics and
-        # the running estimates as they were before absorbing them, for core.metrics.
+        # the running estimates as they were before absorbing them, for core.engine.metrics.
         self.last_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -234,14 +234,14 @@ class BatchRenorm(_Norm):
     Eval: normalise with the running estimates, as BatchNorm (r and d play no part).
     ``use_batch_stats=True`` in eval mode normalises exactly as the next training forward would
     (batch statistics, r and d at the current counter) and changes no state: no running-estimate
-    update, no counter increment. Buffers are updated in place, since core.metrics' batch-statistics
+    update, no counter increment. Buffers are updated in place, since core.engine.metrics' batch-statistics
     twin shares them and this layer's batch-statistics forward reads them.
 
     ``last_clipped``: the share of channels whose r or d was clipped in the last batch-statistics
     forward (0-dim tensor); during the warm-up every channel whose r is not exactly 1 counts.
     ``last_stats`` = (mu_B, 1/sqrt(sigma^2_B + eps), running mean, running var), the last batch's
     statistics and the running estimates as they were before absorbing them (set in training and
-    in ``use_batch_stats`` mode), as BatchNorm's, for core.metrics.bn_stat_metrics.
+    in ``use_batch_stats`` mode), as BatchNorm's, for core.engine.metrics.bn_stat_metrics.
     No ``groups`` mode (stacked batches each with its own statistics): not supported, it raises if
     set; score batch by batch. Not a subclass of BatchNorm, so nothing takes it for one.
 
@@ -383,7 +383,7 @@ class PowerNorm(_Norm):
         self.register_buffer("running_phi", torch.ones(num_features))
         self.register_buffer("ema_gz", torch.zeros(num_features))
         self.register_buffer("iters", torch.tensor(0, dtype=torch.long))
-        self.last_x2: torch.Tensor | None = None  # the last batch-statistics probe's x2, for core.deploy
+        self.last_x2: torch.Tensor | None = None  # the last batch-statistics probe's x2, for core.studies.deploy
 
     def group_scale(self, x: torch.Tensor) -> torch.Tensor:
         """GroupScaling1D: each token's channel groups divided by their RMS, (B, T, C) -> (B, T, C)."""
@@ -427,7 +427,7 @@ class Identity(nn.Module):
 
 
 def make_norm(kind: str, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> nn.Module:
-    """The norm layer named by ``kind``, as its record says (core/norm_specs.py)."""
+    """The norm layer named by ``kind``, as its record says (core/settings/norm_specs.py)."""
     if kind not in NORM_SPECS:
         raise ValueError(f"unknown norm {kind!r}")
     spec = NORM_SPECS[kind]

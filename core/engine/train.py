@@ -1,6 +1,6 @@
 """Paired trainer: several norm variants, same initial weights, same batches, in lockstep.
 
-Knows nothing of any UI: progress leaves through a ``core.report.Reporter`` (the app's shared job
+Knows nothing of any UI: progress leaves through a ``core.engine.report.Reporter`` (the app's shared job
 is one), which is also asked before every step whether to stop early, keeping what was done.
 """
 
@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from core.config import RunConfig
-from core.data import BatchStream
-from core.leak import grad_batch_dependence
-from core.metrics import (
+from core.engine.data import BatchStream
+from core.engine.metrics import (
     BN_METRICS,
     GROUPS,
     HISTORY_COLUMNS,
@@ -29,22 +27,26 @@ from core.metrics import (
     bn_stat_metrics,
     eval_loss,
     eval_loss_batch_stats,
+    grad_batch_dependence,
     loss_fn,
 )
-from core.model import TinyTransformer, build_models
-from core.report import QUIET, Progress, Reporter, Row
+from core.engine.model import TinyTransformer, build_models
+from core.engine.report import QUIET, Progress, Reporter, Row
+from core.settings.config import RunConfig
 
 
 @dataclass
 class RunResult:
     config: RunConfig
     history: pd.DataFrame  # HISTORY_COLUMNS + RUN_COLUMNS
-    summary: pd.DataFrame  # one row per norm, core.metrics.SUMMARY_COLUMNS
+    summary: pd.DataFrame  # one row per norm, core.engine.metrics.SUMMARY_COLUMNS
     models: dict[str, TinyTransformer] = field(repr=False)
     seconds: float = 0.0
     steps_done: int = 0
     stopped: bool = False
-    extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # frames computed on the models (core.sweep.run_cell)
+    extra: dict[str, pd.DataFrame] = field(
+        default_factory=dict
+    )  # frames computed on the models (core.studies.sweep.run_cell)
 
     def runs_json(self) -> list[dict]:
         """The CLI's ``--json`` entries: the summary rows, each with the full config."""
@@ -195,7 +197,7 @@ def train_paired(
         whichever thread runs it, so the numbers do not depend on it; the pool lives only as long as
         the run. ``score_at_start=False`` skips the held-out score at initialization (step 0), which
         only the curves show; no number of the training changes. ``gradient_probe``: also measure each
-        model's ``grad_batch_dependence`` after training (core.leak; about 45 ms a model at batch 2, so
+        model's ``grad_batch_dependence`` after training (core.engine.metrics; about 45 ms a model at batch 2, so
         only where it is reported: the CLI and the sweeps); otherwise that column is NaN.
     """
     workers = workers or min(len(cfg.norms), os.cpu_count() or 1)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 
-from core.config import EXECUTORS, MAX_SWEEP_RUNS, ConfigError, RunConfig, sweep_configs  # noqa: F401 (re-exported)
-from core.data import BatchStream, Corpus, register_corpus
-from core.metrics import GradNorms, loss_fn
-from core.model import build_models
-from core.report import QUIET, Listen, Reporter
-from core.train import RunResult, train_paired
+from core.engine.data import BatchStream, Corpus, register_corpus
+from core.engine.metrics import GradNorms, loss_fn
+from core.engine.model import build_models
+from core.engine.report import QUIET, Listen, Reporter
+from core.engine.train import RunResult, train_paired
+from core.settings.config import EXECUTORS, MAX_SWEEP_RUNS, ConfigError, RunConfig, sweep_configs  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -66,7 +66,7 @@ def run_sweep(
     do not depend on how: ``executor="local"``, ``parallel`` cells at once in threads of this
     process (default: one per core, at most 2; measured: worker processes instead were no faster,
     the cells being bound by arithmetic on both cores, and took twice the memory); ``"ray"``, as
-    Ray tasks (core/ray_executor.py: a local Ray instance, or the cluster at ``address``).
+    Ray tasks (core/studies/ray_executor.py: a local Ray instance, or the cluster at ``address``).
     ``report.cell`` is called from this thread as each cell finishes, whatever its order, so a chart
     draws the first points while the rest train. ``report.should_stop()`` ends the sweep: cells not started are dropped, local cells in flight
     stop at their next step, and the cells finished so far are returned."""
@@ -94,7 +94,7 @@ def run_sweep(
         report.cell(SweepProgress(len(done), len(cfgs), res, _in_order(done)))
 
     if executor == "ray":
-        from core import ray_executor
+        from core.studies import ray_executor
 
         for i, res in ray_executor.run(cfgs, run_cell, after, address, report.should_stop):
             finished(i, res)

@@ -1,6 +1,6 @@
 """Tasks' data: seeded sentences as padded batches with a valid-token mask.
 
-What each task is, and its vocabulary, is in core/tasks.py (one record per task); here are the
+What each task is, and its vocabulary, is in core/settings/tasks.py (one record per task); here are the
 samplers that draw its sentences, one per ``Task.sampler``:
 
 * ``markov`` (``text``): sentences of the synthetic language. Variable length, always BOS first
@@ -33,9 +33,9 @@ from functools import cache, lru_cache
 
 import torch
 
-import core.torch_threads  # noqa: F401  (one intra-op thread per process: see there)
-from core.config import RunConfig
-from core.tasks import BOS, EOS, LANGUAGE_SEED, N_SPECIAL, N_WORDS, PAD, TASKS, Task, Vocab, char_vocab
+import core.engine.torch_threads  # noqa: F401  (one intra-op thread per process: see there)
+from core.settings.config import RunConfig
+from core.settings.tasks import BOS, EOS, LANGUAGE_SEED, N_SPECIAL, N_WORDS, PAD, TASKS, Task, Vocab, char_vocab
 
 IGNORE = -100  # target value at pad positions: cross_entropy skips it
 EVAL_SEED = 7919
