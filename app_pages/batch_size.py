@@ -3,7 +3,6 @@
 import streamlit as st
 
 from core import charts
-from core.settings import params as P
 from core.studies import experiments
 from core.studies.analysis import compares_to_layer_norm
 from ui import controls, runner, share, show
@@ -12,29 +11,12 @@ from ui.i18n import t
 PAGE = "batch_size"
 SETUP = experiments.SETUPS[PAGE]  # short runs, scored once at the end: well under a minute
 BASE, FIELDS = SETUP.base, list(SETUP.fields)
-SIZES, SEEDS = SETUP.extras["sizes"], SETUP.extras["seeds"]
 MAX_SEEDS = 5
-PARAMS = controls.form_params(BASE, FIELDS) + [
-    P.choices("sizes", controls.BATCH_SIZES, SIZES),
-    P.integer("seeds", 1, MAX_SEEDS, SEEDS),
-]
-
-
-def grid() -> dict:
-    cols = st.columns([3, 1])
-    return {
-        "sizes": cols[0].pills(
-            t("batch sizes"),
-            controls.BATCH_SIZES,
-            selection_mode="multi",
-            default=list(SIZES),
-            key=f"{PAGE}.sizes",
-            **controls.PERSIST,
-        ),
-        "seeds": cols[1].slider(
-            t("seeds per batch size"), 1, MAX_SEEDS, SEEDS, key=f"{PAGE}.seeds", **controls.PERSIST
-        ),
-    }
+GRID = (
+    controls.GridField("sizes", "batch sizes", controls.BATCH_SIZES, width=3),
+    controls.GridField("seeds", "seeds per batch size", max_seeds=MAX_SEEDS),
+)
+PARAMS = controls.form_params(BASE, FIELDS) + controls.grid_params(GRID, SETUP.extras)
 
 
 def loss_chart(summary):
@@ -85,7 +67,7 @@ def results(out: runner.Outcome):
 
 def main():
     share.settings(PAGE, PARAMS)
-    cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=grid)
+    cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=controls.grid_form(PAGE, GRID, SETUP.extras))
     cfgs, sizes = None, sorted(extra["sizes"])
     if cfg is not None and sizes:
         cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))

@@ -2,43 +2,22 @@
 LayerNorm and BatchNorm, in a decoder and in an encoder, at small and large batches: each fix seen
 against each failure (loss as deployed, the train/inference gap, batch dependence)."""
 
-import streamlit as st
-
 from core import charts
-from core.settings import params as P
 from core.settings.config import ATTENTIONS
 from core.studies import experiments
 from ui import controls, runner, share, show
-from ui.i18n import t, translated
+from ui.i18n import t
 
 PAGE = "fixes"
 SETUP = experiments.SETUPS[PAGE]
-BASE, FIELDS, EXTRAS = SETUP.base, list(SETUP.fields), SETUP.extras
+BASE, FIELDS = SETUP.base, list(SETUP.fields)
 MAX_SEEDS = 3
-PARAMS = controls.form_params(BASE, FIELDS) + [
-    P.choices("sizes", controls.BATCH_SIZES, EXTRAS["sizes"]),
-    P.choices("attentions", ATTENTIONS, EXTRAS["attentions"]),
-    P.integer("seeds", 1, MAX_SEEDS, EXTRAS["seeds"]),
-]
-
-
-def grid() -> dict:
-    cols = st.columns([3, 3, 1])
-    multi = {"selection_mode": "multi", **controls.PERSIST}
-    return {
-        "sizes": cols[0].pills(
-            t("batch sizes"), controls.BATCH_SIZES, default=list(EXTRAS["sizes"]), key=f"{PAGE}.sizes", **multi
-        ),
-        "attentions": cols[1].pills(
-            t("attention"),
-            ATTENTIONS,
-            default=list(EXTRAS["attentions"]),
-            format_func=translated(charts.ATTENTION_TITLES),
-            key=f"{PAGE}.attentions",
-            **multi,
-        ),
-        "seeds": cols[2].slider(t("seeds"), 1, MAX_SEEDS, EXTRAS["seeds"], key=f"{PAGE}.seeds", **controls.PERSIST),
-    }
+GRID = (
+    controls.GridField("sizes", "batch sizes", controls.BATCH_SIZES, width=3),
+    controls.GridField("attentions", "attention", ATTENTIONS, charts.ATTENTION_TITLES, width=3),
+    controls.GridField("seeds", "seeds", max_seeds=MAX_SEEDS),
+)
+PARAMS = controls.form_params(BASE, FIELDS) + controls.grid_params(GRID, SETUP.extras)
 
 
 def loss_chart(summary):
@@ -128,7 +107,7 @@ def results(out: runner.Outcome):
 
 def main():
     share.settings(PAGE, PARAMS)
-    cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=grid)
+    cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=controls.grid_form(PAGE, GRID, SETUP.extras))
     cfgs = None
     if cfg is not None:
         cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))

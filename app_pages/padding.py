@@ -4,46 +4,23 @@ and the pad-length probe: the same batch padded longer, and how far each real to
 import streamlit as st
 
 from core import charts
-from core.settings import params as P
 from core.settings.config import BATCHING
 from core.studies import experiments
 from core.studies.analysis import compares_to_layer_norm, in_norm_order
 from ui import controls, runner, share, show
-from ui.i18n import t, translated
+from ui.i18n import t
 
 PAGE = "padding"
 SETUP = experiments.SETUPS[PAGE]
-BASE, FIELDS, EXTRAS = SETUP.base, list(SETUP.fields), SETUP.extras
+BASE, FIELDS = SETUP.base, list(SETUP.fields)
 MAX_SEEDS = 3
-PARAMS = controls.form_params(BASE, FIELDS) + [
-    P.choices("lengths", EXTRAS["lengths"], EXTRAS["lengths"]),
-    P.choices("batching", BATCHING, EXTRAS["batching"]),
-    P.integer("seeds", 1, MAX_SEEDS, EXTRAS["seeds"]),
-]
-
-
-def grid() -> dict:
-    cols = st.columns([2, 2, 1])
-    pills = {"selection_mode": "multi", **controls.PERSIST}
-    return {
-        "lengths": cols[0].pills(
-            t("length distributions"),
-            EXTRAS["lengths"],  # the synthetic text task's
-            default=list(EXTRAS["lengths"]),
-            key=f"{PAGE}.lengths",
-            format_func=translated(controls.LENGTH_LABELS),
-            **pills,
-        ),
-        "batching": cols[1].pills(
-            t("batching"),
-            BATCHING,
-            default=list(EXTRAS["batching"]),
-            key=f"{PAGE}.batching",
-            format_func=translated(controls.BATCHING_LABELS),
-            **pills,
-        ),
-        "seeds": cols[2].slider(t("seeds"), 1, MAX_SEEDS, EXTRAS["seeds"], key=f"{PAGE}.seeds", **controls.PERSIST),
-    }
+GRID = (
+    # the synthetic text task's length distributions
+    controls.GridField("lengths", "length distributions", SETUP.extras["lengths"], controls.LENGTH_LABELS, width=2),
+    controls.GridField("batching", "batching", BATCHING, controls.BATCHING_LABELS, width=2),
+    controls.GridField("seeds", "seeds", max_seeds=MAX_SEEDS),
+)
+PARAMS = controls.form_params(BASE, FIELDS) + controls.grid_params(GRID, SETUP.extras)
 
 
 def loss_chart(summary):
@@ -106,7 +83,7 @@ def results(out: runner.Outcome):
 
 def main():
     share.settings(PAGE, PARAMS)
-    cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=grid)
+    cfg, extra, submitted = controls.config_form(PAGE, BASE, FIELDS, extra=controls.grid_form(PAGE, GRID, SETUP.extras))
     cfgs = None
     if cfg is not None and extra["lengths"] and extra["batching"]:
         cfgs = controls.checked(lambda: experiments.grid(PAGE, cfg, extra))

@@ -43,7 +43,8 @@ def _module_dict(path: Path, name: str) -> dict:
 
 def shown_texts() -> set[str]:
     """Every English text the app passes through t(): the literal ones in the source, the label and
-    help of each field of the form, and the label tables shown through t() or translated()."""
+    help of each field of the form and the label of each grid page's setting, and the label tables
+    shown through t() or translated()."""
     texts = set()
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -51,6 +52,8 @@ def shown_texts() -> set[str]:
                 continue
             if _is_t(node.func) and isinstance(node.args[0], ast.Constant):
                 texts.add(node.args[0].value)
+            elif getattr(node.func, "attr", None) == "GridField":  # (key, label, ...): a grid page's setting
+                texts.add(node.args[1].value)
     tables = [NORM_LABELS, PLACEMENT_LABELS, show.SHORT_LABELS, controls.TASK_LABELS, controls.LENGTH_LABELS]
     tables += [controls.ATTENTION_LABELS]
     tables += [controls.BATCHING_LABELS, controls.FIELD_LABELS, controls.X_LABELS, CORPUS_ERRORS]

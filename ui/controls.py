@@ -207,6 +207,49 @@ FIELDS: dict[str, Field] = {
 FIELD_LABELS = {name: f.label for f in FIELDS.values() for name in f.sets or (f.key,)} | OTHER_LABELS
 
 
+@dataclass(frozen=True)
+class GridField:
+    """One setting of a grid page's sweep, beside its form's fields, declared once for its widget and
+    its URL parameter: the values swept (pills over ``options``, named by ``labels``, English) or, with
+    no options, the seeds per setting (a slider from 1 to ``max_seeds``). ``width``: its column's share."""
+
+    key: str
+    label: str
+    options: tuple = ()
+    labels: dict | None = None
+    max_seeds: int = 0
+    width: int = 1
+
+    def param(self, default) -> P.Param:
+        if self.options:
+            return P.choices(self.key, self.options, default)
+        return P.integer(self.key, 1, self.max_seeds, default)
+
+    def widget(self, page: str, col, default):
+        if not self.options:
+            return col.slider(t(self.label), 1, self.max_seeds, default, key=f"{page}.{self.key}", **PERSIST)
+        named = {"format_func": translated(self.labels)} if self.labels else {}
+        return col.pills(
+            t(self.label), self.options, selection_mode="multi", default=list(default), key=f"{page}.{self.key}",
+            **named, **PERSIST,
+        )  # fmt: skip
+
+
+def grid_params(grid: tuple[GridField, ...], extras: dict) -> list[P.Param]:
+    """A grid page's sweep settings as URL parameters, its setup's extras as defaults."""
+    return [g.param(extras[g.key]) for g in grid]
+
+
+def grid_form(page: str, grid: tuple[GridField, ...], extras: dict) -> Callable[[], dict[str, Any]]:
+    """The widgets of a grid page's sweep settings, in one row inside its form (``config_form``'s extra)."""
+
+    def draw() -> dict[str, Any]:
+        cols = st.columns([g.width for g in grid])
+        return {g.key: g.widget(page, col, extras[g.key]) for g, col in zip(grid, cols, strict=True)}
+
+    return draw
+
+
 def _parts(cfg: RunConfig) -> dict[str, str]:
     """The settings of a run in words, by field."""
     return {f.key: f.words(cfg) for f in FIELDS.values() if f.words}

@@ -53,6 +53,17 @@ class NormSpec:
     channels_multiple: int = 1
 
 
+# What a norm declares that trains with the batch's mean and variance and keeps running ones for
+# inference (BatchNorm, masked or not, and Batch Renormalization).
+BATCH_STATISTICS = {"takes_momentum": True, "batch_in_training": True, "running": True, "mean_var": True}
+
+
+def batch_norm(key: str, labels: dict, short: dict, color: str, masked: bool) -> NormSpec:
+    """A BatchNorm record: pads in its statistics or masked out; a batch stacked G times is normalised
+    per stack (``stacks``)."""
+    return NormSpec(key, labels, short, color, "BatchNorm", {"masked": masked}, stacks=True, **BATCH_STATISTICS)
+
+
 NORM_SPECS: dict[str, NormSpec] = {
     s.key: s
     for s in (
@@ -63,31 +74,19 @@ NORM_SPECS: dict[str, NormSpec] = {
             "#4c78a8",  # blue: the control every chart compares with
             "LayerNorm",
         ),
-        NormSpec(
+        batch_norm(
             "bn",
             {"en": "BatchNorm (naive, pads counted)", "zh": "BatchNorm（朴素，计入 pad）"},
             {"en": "naive BN", "zh": "朴素 BN"},
             "#e45756",  # red, and the BatchNorm variants around it
-            "BatchNorm",
-            {"masked": False},
-            takes_momentum=True,
-            batch_in_training=True,
-            running=True,
-            mean_var=True,
-            stacks=True,
+            masked=False,
         ),
-        NormSpec(
+        batch_norm(
             "masked_bn",
             {"en": "BatchNorm (pads masked)", "zh": "BatchNorm（mask 掉 pad）"},
             {"en": "masked BN", "zh": "masked BN"},
             "#f58518",
-            "BatchNorm",
-            {"masked": True},
-            takes_momentum=True,
-            batch_in_training=True,
-            running=True,
-            mean_var=True,
-            stacks=True,
+            masked=True,
         ),
         NormSpec(
             "rms",
@@ -116,10 +115,7 @@ NORM_SPECS: dict[str, NormSpec] = {
             "#b279a2",  # purple
             "BatchRenorm",
             {"warmup": 50, "ramp": 100},  # plain BN for 50 updates, then r and d relaxed to 3 and 5 over 100
-            takes_momentum=True,
-            batch_in_training=True,
-            running=True,
-            mean_var=True,
+            **BATCH_STATISTICS,
             clips=True,
         ),
         NormSpec(
