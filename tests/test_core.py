@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import re
 import threading
 
 import pandas as pd
@@ -11,17 +12,22 @@ import torch.nn.functional as F
 
 from core.engine.data import PAD, BatchStream, eval_set, sample_sentences, uniform_loss
 from core.engine.metrics import (
+    GradNorms,
+    Step,
     batch_dependence,
     capture_norm,
+    loss_fn,
     pad_length_probe,
     per_token_stats,
     real_token_offset,
+    step_metrics,
     variance_split,
 )
 from core.engine.model import build_models
 from core.engine.report import Listen
 from core.engine.train import train_paired
-from core.settings.config import ConfigError, RunConfig
+from core.settings.config import NORMS, ConfigError, RunConfig
+from core.settings.norm_specs import NORM_SPECS
 
 SMALL = RunConfig(steps=30, eval_every=10, eval_size=32, norms=("bn", "masked_bn", "ln"))
 
@@ -443,3 +449,32 @@ def test_one_worker_or_two_same_numbers():
     one, two = train_paired(cfg, workers=1), train_paired(cfg, workers=2)
     pd.testing.assert_frame_equal(one.history, two.history)
     pd.testing.assert_frame_equal(one.summary.drop(columns="seconds"), two.summary.drop(columns="seconds"))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_each_per_step_metric_record_gives_one_value_per_key_and_is_defined_in_the_schema(norm):
+    """A per-step metric is one record (core.engine.metrics.step_metrics): after a real training step
+    of a model of each norm, each record's values are as many as its keys; the keys are distinct, the
+    loss and the gradient norm come first (the trainer's divergence check reads them there), and
+    every metric is defined in the schema of the metrics module's docstring."""
+    import core.engine.metrics as metrics_module
+
+    cfg = RunConfig(norms=(norm,), batch_size=4, steps=2, seed=3)
+    model = build_models(cfg)[norm]
+    model.train()
+    batch = next(BatchStream.for_run(cfg))
+    loss = loss_fn(model(batch.tokens, batch.valid), batch.targets)
+    loss.backward()
+    norms = GradNorms(model)
+    step = Step(loss.detach().view(1), *norms(norms.grads()))
+    records = step_metrics(model, norms)
+    for record in records:
+        assert record.values(step).shape == (len(record.keys),), record.keys
+    keys = [key for record in records for key in record.keys]
+    assert len(set(keys)) == len(keys)
+    assert keys[:2] == [("train_loss", "all"), ("grad_norm", "all")]
+    schema = metrics_module.__doc__
+    for name in {metric for metric, _ in keys}:
+        assert re.search(rf"^    (\w+, )*{name}\b", schema, re.M), f"{name} is not defined in core/engine/metrics.py"
+    if NORM_SPECS[norm].mean_var:  # the BN statistics, four per layer with batch and running statistics
+        assert sum(metric == "tid_var" for metric, _ in keys) == len(model.stat_layers()) > 0

@@ -8,7 +8,9 @@ Tidy schema (the one place the column names live). A run's per-step history has 
 ``step`` s means "the model after s updates": the train loss and gradient norms at step s are
 those of the (s+1)-th batch at the current weights, so step 0 is the gradient at initialization;
 eval losses at step s are scored after s updates (step 0 = init). ``tokens`` counts real tokens
-seen before the step. Metrics (``layer`` in brackets):
+seen before the step. A model's per-step metrics are one record each (``step_metrics``: keys and
+values side by side; a new one is its record and its line here); the trainer adds the held-out
+losses, pad_fraction, lr and diverged. Metrics (``layer`` in brackets):
 
     train_loss [all]            mean cross-entropy (nats/token) over the batch's real tokens
     eval_loss [all]             held-out loss, eval mode (BN uses running statistics)
@@ -31,7 +33,9 @@ seen before the step. Metrics (``layer`` in brackets):
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -130,6 +134,50 @@ def bn_stat_metrics(bns: list[torch.nn.Module]) -> torch.Tensor:
         ((mu_r - mu_b).abs() * invstd_b).mean(1),
         (sig_r * invstd_b - 1).abs().mean(1),
     ], dim=1)  # fmt: skip
+
+
+# ---------------------------------------------------------------- per-step metrics, one record each
+@dataclass(frozen=True)
+class Step:
+    """What one training step of a model computed, for its per-step metrics to read."""
+
+    loss: torch.Tensor  # (1,)
+    grad_norm: torch.Tensor  # (1,) global, before clipping
+    blocks: torch.Tensor  # (n_blocks,) per-block gradient norms
+    groups: torch.Tensor  # (len(GROUPS),) per-group gradient norms
+
+
+@dataclass(frozen=True)
+class StepMetric:
+    """A per-step metric of a model (or a family of them over its layers): its history keys
+    (metric, layer) and, from a ``Step``, their values as one tensor in the same order, declared side by
+    side. The trainer reads all of a step's values in one host transfer."""
+
+    keys: list[tuple[str, str]]
+    values: Callable[[Step], torch.Tensor]
+
+
+def step_metrics(model, grad_norms: GradNorms) -> list[StepMetric]:
+    """A model's per-step metrics (the module docstring defines them). train_loss and grad_norm come
+    first: the trainer's divergence check and gradient clipping read them there."""
+    out = [
+        StepMetric([("train_loss", "all")], lambda s: s.loss),
+        StepMetric([("grad_norm", "all")], lambda s: s.grad_norm),
+        StepMetric([("grad_norm_block", b) for b in grad_norms.blocks], lambda s: s.blocks),
+        StepMetric([("grad_norm_group", g) for g in GROUPS], lambda s: s.groups),
+    ]
+    if stat := model.stat_layers():  # batch against running mean and variance (mean_var norms)
+        layers = list(stat.values())
+        keys = [(metric, layer) for layer in stat for metric in BN_METRICS]  # bn_stat_metrics' (L, 4), row-major
+        out.append(StepMetric(keys, lambda s: bn_stat_metrics(layers).flatten()))
+    if model.spec.clips:
+        clipping = list(model.norm_layers().values())
+        out.append(
+            StepMetric(
+                [("renorm_clipped", "all")], lambda s: torch.stack([m.last_clipped for m in clipping]).mean().view(1)
+            )
+        )
+    return out
 
 
 @contextmanager

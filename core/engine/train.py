@@ -17,18 +17,17 @@ import torch
 
 from core.engine.data import BatchStream
 from core.engine.metrics import (
-    BN_METRICS,
-    GROUPS,
     HISTORY_COLUMNS,
     RUN_COLUMNS,
     GradNorms,
+    Step,
     batch_dependence,
     batch_stats_twin,
-    bn_stat_metrics,
     eval_loss,
     eval_loss_batch_stats,
     grad_batch_dependence,
     loss_fn,
+    step_metrics,
 )
 from core.engine.model import TinyTransformer, build_models
 from core.engine.report import QUIET, Progress, Reporter, Row
@@ -118,17 +117,8 @@ class _Member:
         self.opt = AdamW(model, cfg)
         self.grad_norms = GradNorms(model)
         assert all(a is b for a, b in zip(self.opt.params, self.grad_norms.params, strict=True))
-        stat_layers = model.stat_layers()  # batch against running mean and variance (mean_var norms)
-        self.stat_layers = list(stat_layers.values())
-        self.keys = (
-            [("train_loss", "all"), ("grad_norm", "all")]
-            + [("grad_norm_block", b) for b in self.grad_norms.blocks]
-            + [("grad_norm_group", g) for g in GROUPS]
-            + [(m, layer) for layer in stat_layers for m in BN_METRICS]  # bn_stat_metrics' (L, 4) order
-        )
-        self.clip_layers = list(model.norm_layers().values()) if model.spec.clips else []
-        if self.clip_layers:
-            self.keys.append(("renorm_clipped", "all"))
+        self.metrics = step_metrics(model, self.grad_norms)
+        self.keys = [key for metric in self.metrics for key in metric.keys]
         self.seconds = 0.0
         self.diverged_at: int | None = None
         self.last_eval: tuple[float, float] = (math.nan, math.nan)
@@ -148,12 +138,8 @@ class _Member:
         self.opt.zero_grad()
         loss.backward()
         grads = self.grad_norms.grads()
-        total, blocks, groups = self.grad_norms(grads)
-        parts = [loss.detach().view(1), total, blocks, groups]
-        if self.stat_layers:
-            parts.append(bn_stat_metrics(self.stat_layers).flatten())
-        if self.clip_layers:
-            parts.append(torch.stack([m.last_clipped for m in self.clip_layers]).mean().view(1))
+        done = Step(loss.detach().view(1), *self.grad_norms(grads))
+        parts = [metric.values(done) for metric in self.metrics]
         values = torch.cat(parts).tolist()  # the step's one host read
         if not (math.isfinite(values[0]) and math.isfinite(values[1]) and values[1] <= cfg.diverge_grad_norm):
             self.seconds += time.perf_counter() - t0
