@@ -85,8 +85,8 @@ QUEUE = "queue"  # the live page of a visitor whose job waits for the server's o
 
 
 def take_queue(browser, server: str, lang: str) -> Path:
-    """A second visitor's live run waiting in the queue behind a first one's long run, with a third
-    visitor watching the first: the Stop button and the progress line saying its place and wait."""
+    """A second visitor's live run waiting in the queue behind a first visitor's long run: the Stop
+    button and the progress line saying its place and wait."""
     first = browser.new_page(viewport={"width": WIDTH, "height": 900})
     first.goto(f"{server}/live?steps=3000&seed=7001")
     first.wait_for_selector('[data-testid="stBaseButton-primaryFormSubmit"]', timeout=120_000)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {"BNLN_MAX_RUNS": "1", "BNLN_WATCH_TIMEOUT_S": "2"}  # the queue picture: one slot
+    env = {"BNLN_MAX_RUNS": "1"}  # the queue picture: one slot
     proc = start_server(port, ROOT / "artifacts" / "streamlit_server_screenshots.log", env)
     started = time.perf_counter()
     try:

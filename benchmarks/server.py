@@ -198,16 +198,19 @@ def job_events(text: str) -> list[tuple[str, str, str]]:
 
 def job_tally(text: str) -> dict:
     """How many jobs the server queued and started, how they ended, and how many it queued and never
-    ended (a job lost or left running when the log was read)."""
+    ended (lost, or still running when the log was read): by key, each queuing opens a job of that key
+    and each end closes one (a key is queued again after its earlier job stopped)."""
     events = job_events(text)
     ended = Counter(e for _, e, _ in events if e not in ("queued", "started"))
-    queued = [k for k, e, _ in events if e == "queued"]
-    closed = {k for k, e, _ in events if e not in ("queued", "started")}
+    balance: Counter = Counter()
+    for key, event, _ in events:
+        if event != "started":
+            balance[key] += 1 if event == "queued" else -1
     return {
-        "queued": len(queued),
+        "queued": sum(e == "queued" for _, e, _ in events),
         "started": sum(e == "started" for _, e, _ in events),
         "ended": dict(sorted(ended.items())),
-        "open": sum(k not in closed for k in set(queued)),
+        "open": sum(n for n in balance.values() if n > 0),
     }
 
 

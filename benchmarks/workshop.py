@@ -19,11 +19,11 @@ metrics and its one-line title with the asked settings; *refused* when it says t
 anything else (an error element, a timeout, no result and no message) is *failed*.
 
 Reported: those counts; each visitor's click-to-results time and, for those whose browser drew a
-live point before the results (how many: ``drew_a_live_point``), click-to-first-point (median and
-max); the time until each browser received the first curve data (the driver stamps the websocket
+live point (a chart mark while the run's progress bar shows; how many: ``drew_a_live_point``),
+click-to-first-point (median and max); the time until each browser received the first curve data (the driver stamps the websocket
 frames carrying the curves' Arrow streams: what the server delivered, before a busy renderer draws
-it); the server's CPU seconds from the first click to the last result (its process and its children,
-/proc); its peak RSS; its threads before the room and after it (``--rest`` seconds after the last
+it; how many: ``received_curve_data``); the server's CPU seconds from opening the room's pages to the
+last result, page loads included (its process and its children, /proc); its peak RSS; its threads before the room and after it (``--rest`` seconds after the last
 visitor left), its job threads then (core.studies.jobs names them for the operating system) and its CPU
 seconds in the 3 s after; tracebacks in its log. From the server's log of jobs (core.studies.jobs): how
 many trainings the room started and, for distinct experiments, the order in which the server
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import random
 import re
@@ -52,8 +51,8 @@ PAGE_TIMEOUT_MS = 180_000
 RUN_TIMEOUT_MS = 600_000
 SLOTS = jobs.env_number("BNLN_MAX_RUNS", jobs.DEFAULT_SLOTS, 1, 64, int)  # the server's, from the same environment
 
-# Records in the page when Run was clicked, the first drawn chart mark, queue places seen, and when
-# the script went idle again after running.
+# Records in the page when Run was clicked, the first drawn chart mark (any), the first drawn while the
+# progress bar shows (a live point), queue places seen, and when the script went idle again after running.
 TIMING_JS = """
 () => {
   const t = window.__timing = {places: []};
@@ -64,8 +63,10 @@ TIMING_JS = """
   new MutationObserver(() => {
     const now = performance.now();
     if (t.click === undefined) return;
-    if (t.first === undefined && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
-      t.first = now;
+    const mark = document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path');
+    if (t.first === undefined && mark) t.first = now;
+    // a live point: a chart mark drawn while the run's progress bar is shown (the live charts)
+    if (t.live === undefined && mark && document.querySelector('[data-testid="stProgress"]')) t.live = now;
     const bar = document.querySelector('[data-testid="stProgress"]');
     if (t.step === undefined && bar && /step \\d+ of/.test(bar.innerText)) t.step = now;
     const m = bar && bar.innerText.match(/in the queue: (\\d+) of/);
@@ -140,8 +141,7 @@ async def press_and_wait(page, delay: float, steps: int, seed: int | None) -> di
     out.update(
         result=result,
         why=why,
-        # a live point: the first chart mark drawn before the run's results (after them it is the final chart)
-        first_s=(timing["first"] - timing["click"]) / 1000 if timing.get("first", math.inf) < timing["done"] else None,
+        first_s=(timing["live"] - timing["click"]) / 1000 if "live" in timing else None,  # a live point
         first_data_s=next((t - clicked for t in page.data_frames if t > clicked), None),
         step_line_s=(timing["step"] - timing["click"]) / 1000 if "step" in timing else None,
         job_s=float(m.group(1)) if (m := re.search(r"· ([\d.]+) s\b", captions)) else None,
@@ -194,6 +194,7 @@ def summarize(results: list[dict], cpu_s: float, distinct: bool) -> dict:
         "click_to_results_s": {"median": _r(ends, statistics.median), "max": _r(ends, max)},
         # the first live chart data received by the browser (driver's clock, from pressing Run)
         "click_to_first_data_s": {"median": _r(datas, statistics.median), "max": _r(datas, max)},
+        "received_curve_data": len(datas),  # of those with results: how many browsers the figure above covers
         # the first progress line saying "step N of M": the server's first word on the training
         "click_to_first_step_line_s": {"median": _r(lines, statistics.median), "max": _r(lines, max)},
         "job_s": {"median": _r(jobs_s, statistics.median), "max": _r(jobs_s, max)},  # as its title says

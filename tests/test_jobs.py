@@ -121,16 +121,21 @@ def test_the_wait_is_the_running_jobs_time_left_at_their_pace_then_a_typical_job
     until(lambda: not job_threads())
 
 
-def test_the_wait_takes_a_typical_job_from_the_last_completed_ones():
+def test_the_wait_takes_a_typical_job_from_the_last_completed_ones_and_guesses_a_silent_one():
     m = JobManager(slots=1)
     gate = threading.Event()
-    quick = m.join("quick", lambda job: {}, "v")
+    quick = m.join("quick", lambda job: time.sleep(0.3) or {}, "v")  # completes in about 0.3 s
     assert quick.wait(WAIT)
-    a = m.join("a", lambda job: gate.wait(WAIT) and {}, "v")
+    typical = quick.seconds
+    a = m.join("a", lambda job: gate.wait(WAIT) and {}, "v")  # runs, reporting nothing
     b, c = m.join("b", Fake("b"), "v"), m.join("c", Fake("c"), "v")
     until(lambda: a.state == RUNNING)
-    typical = quick.seconds  # the one completed job (a few ms): a, running and silent, is about done
-    assert m.wait_s(c) == pytest.approx(typical, abs=0.05)
+    assert typical == pytest.approx(0.3, abs=0.1) and m.wait_s(b) == pytest.approx(typical, abs=0.05)
+    a.started = time.monotonic() - 3.0  # silent for 3 s, ten times a typical job: as long again
+    assert m.wait_s(b) == pytest.approx(3.0, abs=0.05)
+    assert m.wait_s(c) == pytest.approx(3.0 + typical, abs=0.05)  # then b, a typical job
+    a.phase_text = "probing"  # training over, computing what follows: a typical job less what it ran
+    assert m.wait_s(b) == pytest.approx(0.0, abs=0.05) and m.wait_s(c) == pytest.approx(typical, abs=0.05)
     gate.set()
     for job in (b, c):
         until(lambda job=job: job.state == RUNNING)
@@ -287,6 +292,9 @@ def test_the_log_names_each_job_queued_started_and_ended_and_the_os_names_its_th
     text = "\n".join(["2026-01-01 00:00:00.000 INFO streamlit: something else", *lines])
     assert server.job_tally(text) == {"queued": 2, "started": 2, "ended": {"done": 2}, "open": 0}
     assert server.job_tally("\n".join(lines[:3])) == {"queued": 2, "started": 1, "ended": {}, "open": 2}
+    # a key queued again after its job ended opens a new job of that key
+    again = "\n".join([lines[0], lines[1], lines[3], lines[0]])
+    assert server.job_tally(again) == {"queued": 2, "started": 1, "ended": {"done": 1}, "open": 1}
     assert server.live_seeds(text, "started") == [1, 2]
     assert server.live_seeds(text, "queued", leave_out=1) == [2]
     assert server.JOB_THREAD == jobs.THREAD_NAME

@@ -112,11 +112,17 @@ class Job(Reporter):
         return min(p.step / p.total, 1.0) if p is not None and p.total else 0.0
 
     def remaining_s(self, typical: float) -> float:
-        """A rough time left: its pace so far for what is left, or ``typical`` less the time it ran
-        while it has not reported any progress yet."""
+        """A rough time left: while training, its pace so far for what is left; before its first
+        report (a grid reports each paired run as it finishes), ``typical`` less the time it ran, or
+        once past that as long again as it has run; after training (what follows it is computed),
+        ``typical`` less the time it ran."""
         ran = time.monotonic() - self.started if self.started == self.started else 0.0
         done = self.fraction
-        return ran * (1 - done) / done if done > 0 else max(typical - ran, 0.0)
+        if 0 < done < 1:
+            return ran * (1 - done) / done
+        if done == 0:
+            return max(typical - ran, ran)
+        return max(typical - ran, 0.0)
 
     def wait(self, timeout: float) -> bool:
         """Wait until it finishes, at most ``timeout`` seconds; True if it has."""
@@ -196,7 +202,7 @@ class JobManager:
                 job = Job(key, work, self, label)
                 self._active[key] = job
                 self._queue.append(job)
-                log.info("job %s queued at place %d: %s", key[:10], len(self._queue), label)
+                log.info("job %s queued at place %d: %s", key, len(self._queue), label)
             job.watchers[watcher] = time.monotonic()
             self._start_queued()
             return job
@@ -282,7 +288,7 @@ class JobManager:
                 continue
             job.state, job.started = RUNNING, time.monotonic()
             self._running += 1
-            log.info("job %s started after %.1f s queued: %s", job.key[:10], job.started - job.queued, job.label)
+            log.info("job %s started after %.1f s queued: %s", job.key, job.started - job.queued, job.label)
             threading.Thread(target=self._run, args=(job,), name=f"job {job.key}", daemon=True).start()
 
     def _run(self, job: Job) -> None:
@@ -304,7 +310,7 @@ class JobManager:
 
     def _end(self, job: Job, state: str) -> None:
         job.state = state
-        log.info("job %s %s: %s", job.key[:10], state, job.label)
+        log.info("job %s %s: %s", job.key, state, job.label)
         self._active.pop(job.key, None)
         if state == DONE:
             job._drop_live()
