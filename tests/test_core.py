@@ -478,3 +478,16 @@ def test_each_per_step_metric_record_gives_one_value_per_key_and_is_defined_in_t
         assert re.search(rf"^    (\w+, )*{name}\b", schema, re.M), f"{name} is not defined in core/engine/metrics.py"
     if NORM_SPECS[norm].mean_var:  # the BN statistics, four per layer with batch and running statistics
         assert sum(metric == "tid_var" for metric, _ in keys) == len(model.stat_layers()) > 0
+
+
+def test_a_record_table_keeps_the_order_given_and_refuses_a_repeated_key():
+    """Norms, tasks, experiments and the form's fields are tables made by ``by_key``: menus and
+    legends follow the order given, and a copied record with its key left unchanged is refused."""
+    from collections import namedtuple
+
+    from core.settings.records import by_key
+
+    Record = namedtuple("Record", "key value")
+    assert list(by_key(Record("b", 1), Record("a", 2))) == ["b", "a"]
+    with pytest.raises(ValueError, match="two records share a key"):
+        by_key(Record("a", 1), Record("b", 2), Record("a", 3))

@@ -29,6 +29,7 @@ from core.settings.config import (
     RunConfig,
     lengths_for,
 )
+from core.settings.records import by_key
 from core.settings.tasks import TASKS
 from ui import upload
 from ui.i18n import t, translated
@@ -146,62 +147,59 @@ _LEN_LO, _LEN_HI = (int(v) for v in LIMITS["max_len"])
 
 # The form's fields, in the order a run's title names them ("norms" is drawn on its own row, see
 # config_form; a page's setup lists which fields its form has, in its own order).
-FIELDS: dict[str, Field] = {
-    f.key: f
-    for f in (
-        Field(
-            "norms", "norms", _norms, lambda key, v: P.choices(key, NORMS, v),
-            lambda c: ", ".join(t(NORM_LABELS[n]) for n in c.norms),
-            "Trained side by side from the same initial weights on the same batches.",
-            value=lambda c: list(c.norms),
-        ),
-        Field(
-            "task", "task", *_choice(tuple(TASKS), TASK_LABELS), _task_words,
-            "Synthetic text, the control task (BatchNorm-friendly), real English or Chinese text, or your own. Each "
-            "task sets the sentence lengths it takes. Your own text: upload it on the Live comparison page.",
-        ),
-        Field(
-            "batch_size", "batch size (sequences)", *_select_slider(BATCH_SIZES),
-            lambda c: t("batch {n}", n=c.batch_size),
-        ),
-        Field(
-            "lengths", "sentence lengths", *_choice(LENGTHS, LENGTH_LABELS), _lengths_words,
-            "Batches are padded to their longest sentence.",
-        ),
-        Field(
-            "length_range", "sentence length range (tokens)", _length_range,
-            lambda key, v: P.int_range(key, _LEN_LO, _LEN_HI, v),
-            value=lambda c: (c.min_len, c.max_len), sets=("min_len", "max_len"),
-        ),
-        Field(
-            "batching", "batching", *_choice(BATCHING, BATCHING_LABELS),
-            lambda c: {"random": t("random batching"), "bucketed": t("bucketed batching")}[c.batching],
-            "Random: any sentences share a batch. Bucketed: sentences of similar length share a batch (fewer pads).",
-        ),
-        Field(
-            "placement", "norm placement", *_choice(PLACEMENTS, PLACEMENT_LABELS),
-            lambda c: {"pre": t("pre-norm"), "post": t("post-norm")}[c.placement],
-            "Where the norm sits: before each sublayer (Pre-norm) or after the residual sum (Post-norm, as in the "
-            "2017 Transformer).",
-        ),
-        Field(
-            "attention", "attention", *_choice(ATTENTIONS, ATTENTION_LABELS),
-            lambda c: {"causal": t("causal"), "bidirectional": t("bidirectional, masked tokens")}[c.attention],
-            "Causal: a language model, each token predicts the next and sees only earlier ones. Bidirectional: 15% "
-            "of the real tokens are hidden and predicted, and every token sees every real token: the encoder "
-            "setting where the PowerNorm and TID papers studied BatchNorm. Generations and the causality map need "
-            "a causal model.",
-        ),
-        Field("steps", "training steps", *_number(step=50), lambda c: t("{n} steps", n=c.steps)),
-        Field(
-            "lr", "peak learning rate", *_select_slider(LEARNING_RATES, "{:g}".format),
-            lambda c: t("lr {lr:g}", lr=c.lr), "AdamW; linear warm-up, then cosine decay.",
-        ),
-        Field(
-            "seed", "seed", *_number(), lambda c: t("seed {n}", n=c.seed), "Initial weights and data order.",
-        ),
-    )
-}  # fmt: skip
+FIELDS: dict[str, Field] = by_key(
+    Field(
+        "norms", "norms", _norms, lambda key, v: P.choices(key, NORMS, v),
+        lambda c: ", ".join(t(NORM_LABELS[n]) for n in c.norms),
+        "Trained side by side from the same initial weights on the same batches.",
+        value=lambda c: list(c.norms),
+    ),
+    Field(
+        "task", "task", *_choice(tuple(TASKS), TASK_LABELS), _task_words,
+        "Synthetic text, the control task (BatchNorm-friendly), real English or Chinese text, or your own. Each "
+        "task sets the sentence lengths it takes. Your own text: upload it on the Live comparison page.",
+    ),
+    Field(
+        "batch_size", "batch size (sequences)", *_select_slider(BATCH_SIZES),
+        lambda c: t("batch {n}", n=c.batch_size),
+    ),
+    Field(
+        "lengths", "sentence lengths", *_choice(LENGTHS, LENGTH_LABELS), _lengths_words,
+        "Batches are padded to their longest sentence.",
+    ),
+    Field(
+        "length_range", "sentence length range (tokens)", _length_range,
+        lambda key, v: P.int_range(key, _LEN_LO, _LEN_HI, v),
+        value=lambda c: (c.min_len, c.max_len), sets=("min_len", "max_len"),
+    ),
+    Field(
+        "batching", "batching", *_choice(BATCHING, BATCHING_LABELS),
+        lambda c: {"random": t("random batching"), "bucketed": t("bucketed batching")}[c.batching],
+        "Random: any sentences share a batch. Bucketed: sentences of similar length share a batch (fewer pads).",
+    ),
+    Field(
+        "placement", "norm placement", *_choice(PLACEMENTS, PLACEMENT_LABELS),
+        lambda c: {"pre": t("pre-norm"), "post": t("post-norm")}[c.placement],
+        "Where the norm sits: before each sublayer (Pre-norm) or after the residual sum (Post-norm, as in the "
+        "2017 Transformer).",
+    ),
+    Field(
+        "attention", "attention", *_choice(ATTENTIONS, ATTENTION_LABELS),
+        lambda c: {"causal": t("causal"), "bidirectional": t("bidirectional, masked tokens")}[c.attention],
+        "Causal: a language model, each token predicts the next and sees only earlier ones. Bidirectional: 15% "
+        "of the real tokens are hidden and predicted, and every token sees every real token: the encoder "
+        "setting where the PowerNorm and TID papers studied BatchNorm. Generations and the causality map need "
+        "a causal model.",
+    ),
+    Field("steps", "training steps", *_number(step=50), lambda c: t("{n} steps", n=c.steps)),
+    Field(
+        "lr", "peak learning rate", *_select_slider(LEARNING_RATES, "{:g}".format),
+        lambda c: t("lr {lr:g}", lr=c.lr), "AdamW; linear warm-up, then cosine decay.",
+    ),
+    Field(
+        "seed", "seed", *_number(), lambda c: t("seed {n}", n=c.seed), "Initial weights and data order.",
+    ),
+)  # fmt: skip
 
 # What an error message calls a setting (ConfigError.field -> the words on the form).
 FIELD_LABELS = {name: f.label for f in FIELDS.values() for name in f.sets or (f.key,)} | OTHER_LABELS

