@@ -176,25 +176,31 @@ def test_padding_sweep_and_probe():
     assert float(at.metric[0].value) == 0 and float(at.metric[1].value) > 0
 
 
-def test_per_token_statistics_and_layer_choice():
-    at = open_page("per_token")
-    at.number_input(key="per_token.steps").set_value(6)
-    run(at, "per_token")
-    assert len(charts(at)) == CHARTS["per_token"]
-    assert "LayerNorm: each token off (0, 1)" in metric_labels(at)
-    at.selectbox(key="per_token.layer").set_value("final")
-    at.radio(key="per_token.when").set_value("init").run()
-    assert not at.exception and len(charts(at)) == CHARTS["per_token"]
-
-
-def test_train_vs_inference():
-    at = open_page("train_vs_inference")
-    at.number_input(key="train_vs_inference.steps").set_value(6)
-    run(at, "train_vs_inference")
-    assert len(charts(at)) == CHARTS["train_vs_inference"]
-    assert "naive BN: eval mode − batch stats" in metric_labels(at)
-    at.selectbox(key="train_vs_inference.metric").set_value("tid_var").run()
-    assert not at.exception and len(charts(at)) == CHARTS["train_vs_inference"]
+@pytest.mark.parametrize(
+    ("page", "label", "choices"),
+    [
+        (
+            "per_token",
+            "LayerNorm: each token off (0, 1)",
+            [("selectbox", "per_token.layer", "final"), ("radio", "per_token.when", "init")],
+        ),
+        (
+            "train_vs_inference",
+            "naive BN: eval mode − batch stats",
+            [("selectbox", "train_vs_inference.metric", "tid_var")],
+        ),
+    ],
+)
+def test_a_probe_page_runs_and_redraws_for_its_display_choices(page, label, choices):
+    at = open_page(page)
+    at.number_input(key=f"{page}.steps").set_value(6)
+    run(at, page)
+    assert len(charts(at)) == CHARTS[page]
+    assert label in metric_labels(at)
+    for kind, key, value in choices:  # display choices outside the form: a redraw, no new run
+        getattr(at, kind)(key=key).set_value(value)
+    at.run()
+    assert not at.exception and len(charts(at)) == CHARTS[page]
 
 
 def test_gradients():

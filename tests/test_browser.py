@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
@@ -76,16 +77,26 @@ def _assert_no_errors(page):
     assert errors.count() == 0, errors.first.inner_text()
 
 
+@contextmanager
+def _live(browser, url: str):
+    """The live page at ``url`` in a new browser context (closed afterwards), once its form has
+    loaded and its script is idle."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_selector('[data-testid="stForm"]', timeout=90_000)
+        _wait_idle(page, 90_000)
+        yield page
+    finally:
+        context.close()
+
+
 def test_deep_link_then_stop_keeps_the_partial_run(server, browser):
     """First visit to a fresh server through a deep link (/live) gets the real app (its navigation
     and layout); a long run stopped once its chart has drawn shows what was trained, flagged.
     Runs first in this file, while the server is fresh."""
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    try:
-        page.goto(f"{server}/live")
-        page.wait_for_selector('[data-testid="stForm"]', timeout=90_000)
-        _wait_idle(page, 90_000)
+    with _live(browser, f"{server}/live") as page:
         _assert_app_navigation(page)
         page.locator(".st-key-live-steps input").fill("3000")
         page.locator(".st-key-live-seed input").fill("7")  # settings no other test ran: no stored result
@@ -101,8 +112,6 @@ def test_deep_link_then_stop_keeps_the_partial_run(server, browser):
         assert _drawn_charts(page) >= 2
         _assert_no_errors(page)
         _screenshot(page, f"{shot('live')}_stopped")
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -148,12 +157,7 @@ SHARED = {"norms": "ln,rms", "batch_size": "4", "lengths": "uniform", "steps": "
 def test_share_link_opens_with_its_settings_and_runs_them(server, browser):
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    try:
-        page.goto(f"{server}/live?{urlencode(SHARED, safe=',')}")
-        page.wait_for_selector('[data-testid="stForm"]', timeout=90_000)
-        _wait_idle(page, 90_000)
+    with _live(browser, f"{server}/live?{urlencode(SHARED, safe=',')}") as page:
         expect(page.locator(".st-key-live-steps input")).to_have_value("120", timeout=15_000)
         expect(page.locator(".st-key-live-seed input")).to_have_value("7")
         expect(page.locator(".st-key-live-lengths input").first).to_have_value("uniform")
@@ -173,8 +177,6 @@ def test_share_link_opens_with_its_settings_and_runs_them(server, browser):
         assert _drawn_charts(page) >= 2
         _assert_no_errors(page)
         _screenshot(page, f"{len(PAGES) + 1}_share_link")
-    finally:
-        context.close()
 
 
 def _record_timing(t: dict):
