@@ -26,6 +26,7 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 WARNINGS = '[data-testid="stAlertContentWarning"]'
 METRIC = '[data-testid="stMetric"]'
+NOTICES_WITHOUT_RESULTS = ("busy", "before training began")  # the app's notices that no results follow
 TICKS = os.sysconf("SC_CLK_TCK")
 JOB_THREAD = "bnln-job"  # core.studies.jobs.THREAD_NAME (checked by tests/test_jobs.py), without importing torch
 
@@ -226,9 +227,18 @@ def live_seeds(text: str, event: str, leave_out: int | None = None) -> list[int]
 # ---------------------------------------------------------------- a page and the report
 async def settled(page, timeout_ms: int = 60_000) -> None:
     """After a run's script went idle its last elements may still be on their way to the page: wait
-    for its metrics, an error or a notice (or the timeout; the caller classifies what is there)."""
+    for its metrics, an error or a notice (or the timeout; the caller classifies what is there). A
+    notice that comes with results (a Stop's partial run, an auto-stop as diverged) is drawn before
+    them: then wait for the metrics too. Nothing else follows a refusal or a stop before training."""
     try:
         await page.wait_for_selector(f"{METRIC}, {ERRORS}, {WARNINGS}", timeout=timeout_ms)
+        notes = " ".join(await page.locator(WARNINGS).all_inner_texts())
+        if (
+            notes
+            and not await page.locator(f"{METRIC}, {ERRORS}").count()
+            and not any(alone in notes for alone in NOTICES_WITHOUT_RESULTS)
+        ):
+            await page.wait_for_selector(METRIC, timeout=timeout_ms)
     except Exception:  # noqa: BLE001 - whatever is there is classified by the caller
         pass
 
