@@ -144,17 +144,13 @@ def _keep_partial(page: str, watching: Watching) -> None:
         st.session_state[_key(page, "outcome")] = Outcome(
             watching.title,
             partial,
-            watching.job.seconds or _ran_for(watching.job),
+            watching.job.seconds or watching.job.ran_s,
             stopped=True,
             reached=status_line(watching.job),
             config=watching.config,
         )
     else:  # stopped while queued, or before the first step: the earlier outcome stays
         st.session_state[_key(page, "nothing")] = True
-
-
-def _ran_for(job: jobs.Job) -> float:
-    return time.monotonic() - job.started if job.started == job.started else 0.0
 
 
 def _settle(page: str, watching: Watching) -> None:
@@ -185,9 +181,7 @@ def status_line(job: jobs.Job) -> str:
     line = t("starting…")
     if job.cells is not None:
         p = job.cells
-        line = t(
-            "{done} of {total} paired runs done · {seconds:.0f} s", done=p.done, total=p.total, seconds=_ran_for(job)
-        )
+        line = t("{done} of {total} paired runs done · {seconds:.0f} s", done=p.done, total=p.total, seconds=job.ran_s)
     elif job.phase_text:
         line = t(job.phase_text)
     elif (p := job.progress) is not None:

@@ -111,13 +111,17 @@ class Job(Reporter):
         p = self.progress
         return min(p.step / p.total, 1.0) if p is not None and p.total else 0.0
 
+    @property
+    def ran_s(self) -> float:
+        """How long it has run so far (0 while queued)."""
+        return time.monotonic() - self.started if self.started == self.started else 0.0
+
     def remaining_s(self, typical: float) -> float:
         """A rough time left: while training, its pace so far for what is left; before its first
         report (a grid reports each paired run as it finishes), ``typical`` less the time it ran, or
         once past that as long again as it has run; after training (what follows it is computed),
         ``typical`` less the time it ran."""
-        ran = time.monotonic() - self.started if self.started == self.started else 0.0
-        done = self.fraction
+        ran, done = self.ran_s, self.fraction
         if 0 < done < 1:
             return ran * (1 - done) / done
         if done == 0:
