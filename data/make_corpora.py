@@ -178,6 +178,25 @@ _TAG_JOINERS = {"and", "of", "the", "&", "&c.", "de", "la"}
 _TAG_PREFIX = re.compile(r"^([A-Z][A-Z'&,\- ]*[A-Z])\.\s+(\S.*)$")  # 'QUEEN. O, content thee.'
 
 
+def _sift(items, rules, stats: Counter) -> list[str]:
+    """The items that no rule drops, in order; a dropped item is counted once in ``stats``, under
+    the first rule ``(name, drops)`` whose ``drops(item)`` is true."""
+    kept = []
+    for item in items:
+        dropped_by = next((name for name, drops in rules if drops(item)), None)
+        if dropped_by is None:
+            kept.append(item)
+        else:
+            stats[dropped_by] += 1
+    return kept
+
+
+_LINE_RULES = (
+    ("number-only lines", _ROMAN_ONLY.match),
+    ("lines under 2 chars or without letters ('* * *')", lambda s: len(s) < 2 or not any(c.isalpha() for c in s)),
+)
+
+
 def _paragraphs(text: str) -> list[list[str]]:
     paras, cur = [], []
     for line in text.split("\n"):
@@ -278,15 +297,7 @@ def clean_shakespeare_work(text: str, stats: Counter) -> list[str]:
             elif lines and _TAG_PREFIX.match(lines[0].strip()):
                 stats["speaker tags cut from the start of a line"] += 1
                 lines = [_TAG_PREFIX.match(lines[0].strip()).group(2)] + lines[1:]
-        for ln in lines:
-            s = _WS.sub(" ", ln).strip()
-            if _ROMAN_ONLY.match(s):
-                stats["number-only lines"] += 1
-                continue
-            if len(s) < 2 or not any(c.isalpha() for c in s):
-                stats["lines under 2 chars or without letters ('* * *')"] += 1
-                continue
-            out.append(s)
+        out += _sift((_WS.sub(" ", ln).strip() for ln in lines), _LINE_RULES, stats)
     return out
 
 
@@ -346,6 +357,18 @@ def _is_han(ch: str) -> bool:
     return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x323AF or 0xF900 <= o <= 0xFAFF
 
 
+def _damaged(verse: str) -> bool:
+    """'□' lacuna, '{a/b}' composed glyphs, '●' unreadable, stray Latin/digits: not all Han."""
+    body = verse[:-1] if verse[-1] in _VERSE_END else verse
+    return not body or not all(_is_han(c) for c in body)
+
+
+_VERSE_RULES = (
+    ("verses with damaged/non-Han characters dropped", _damaged),
+    ("verses under 2 chars dropped", lambda verse: len(verse) < 2),
+)
+
+
 def clean_poem(paragraphs: list[str], stats: Counter) -> list[str]:
     out: list[str] = []
     for para in paragraphs:
@@ -359,18 +382,7 @@ def clean_poem(paragraphs: list[str], stats: Counter) -> list[str]:
             continue
         p = p.translate(_REMOVE_CHARS)  # title marks, quotes, editorial [supplied] brackets
         p = "".join(p.split())
-        for verse in _SPLIT.split(p):
-            if not verse:
-                continue
-            body = verse[:-1] if verse[-1] in _VERSE_END else verse
-            if not body or not all(_is_han(c) for c in body):
-                # '□' lacuna, '{a/b}' composed glyphs, '●' unreadable, stray Latin/digits
-                stats["verses with damaged/non-Han characters dropped"] += 1
-                continue
-            if len(verse) < 2:
-                stats["verses under 2 chars dropped"] += 1
-                continue
-            out.append(verse)
+        out += _sift((verse for verse in _SPLIT.split(p) if verse), _VERSE_RULES, stats)
     return out
 
 
