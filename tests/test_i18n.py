@@ -23,7 +23,7 @@ from core.studies import experiments
 from core.studies.presets import PRESETS
 from tests.helpers import APP, CHARTS, ROOT, TIMEOUT
 from ui import controls, nav, show
-from ui.i18n import LANGUAGES, ZH
+from ui.i18n import LANGUAGES, PAGE_FILES, ZH, merged
 
 SOURCES = [ROOT / "streamlit_app.py", *sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "app_pages").glob("*.py"))]
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -41,41 +41,69 @@ def _module_dict(path: Path, name: str) -> dict:
     raise AssertionError(f"{name} not found in {path.name}")
 
 
-def shown_texts() -> set[str]:
-    """Every English text the app passes through t(): the literal ones in the source, the label and
-    help of each field of the form and the label of each grid page's setting, and the label tables
-    shown through t() or translated()."""
+def _calls(path: Path) -> set[str]:
+    """The literal texts a source file passes through t(), and the labels of its grid settings."""
     texts = set()
-    for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            if _is_t(node.func) and isinstance(node.args[0], ast.Constant):
-                texts.add(node.args[0].value)
-            elif getattr(node.func, "attr", None) == "GridField":  # (key, label, ...): a grid page's setting
-                texts.add(node.args[1].value)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        if _is_t(node.func) and isinstance(node.args[0], ast.Constant):
+            texts.add(node.args[0].value)
+        elif getattr(node.func, "attr", None) == "GridField":  # (key, label, ...): a grid page's setting
+            texts.add(node.args[1].value)
+    return texts
+
+
+# A page script's label tables shown through translated() (pages run on import, so they are read).
+PAGE_TABLES = {"per_token": "WHEN_LABELS", "train_vs_inference": "BN_METRIC_LABELS"}
+
+
+def page_texts(page: nav.PageInfo) -> set[str]:
+    """What one page shows of its own: its script's texts, its menu record (title, blurb,
+    introduction, heading) and its experiment's run title."""
+    texts = _calls(ROOT / page.path) | {page.title, page.blurb, page.intro} | ({page.heading} - {""})
+    if page.name in PAGE_TABLES:
+        texts.update(_module_dict(ROOT / page.path, PAGE_TABLES[page.name]).values())
+    if page.name in experiments.EXPERIMENTS and experiments.EXPERIMENTS[page.name].title != "{settings}":
+        texts.add(experiments.EXPERIMENTS[page.name].title)
+    return texts
+
+
+def shared_texts() -> set[str]:
+    """Every English text the app passes through t() outside the pages' own: the literal ones in the
+    entry script and ui/, the label and help of each field of the form, the label tables shown
+    through t() or translated(), the progress lines, the records' names, the charts and the tour."""
+    texts = set().union(*(_calls(path) for path in SOURCES if path.parent.name != "app_pages"))
     tables = [NORM_LABELS, PLACEMENT_LABELS, show.SHORT_LABELS, controls.TASK_LABELS, controls.LENGTH_LABELS]
     tables += [controls.ATTENTION_LABELS]
     tables += [controls.BATCHING_LABELS, controls.FIELD_LABELS, controls.X_LABELS, CORPUS_ERRORS]
     texts.update(f.help for f in controls.FIELDS.values() if f.help)  # and their labels: FIELD_LABELS
-    tables += [_module_dict(ROOT / "app_pages/per_token.py", "WHEN_LABELS")]
-    tables += [_module_dict(ROOT / "app_pages/train_vs_inference.py", "BN_METRIC_LABELS")]
     for table in tables:
         texts.update(table.values())
-    texts.update(p.title for p in nav.PAGES)
-    texts.update(p.blurb for p in nav.PAGES)
-    texts.update(p.intro for p in nav.PAGES)
-    texts.update(p.heading for p in nav.PAGES if p.heading)
     texts.update(
         [experiments.WRITING, experiments.PROBING, experiments.PROFILING, experiments.DEPLOYING]
     )  # the progress line after training
-    texts.update(e.title for e in experiments.EXPERIMENTS.values() if e.title != "{settings}")  # a run's title
     texts.update(task.names["en"] for task in TASKS.values())
     texts.update(task.about["en"] for task in TASKS.values())
     texts.update(chart_texts())
     texts.update(p.title for p in PRESETS)
     texts.update(p.look for p in PRESETS)
     return texts
+
+
+def shown_texts() -> set[str]:
+    """Every English text the app passes through t(): the shared ones and each page's own."""
+    return shared_texts().union(*(page_texts(p) for p in nav.PAGES))
+
+
+def own_texts() -> dict[str, set[str]]:
+    """Each page's texts that no other page and nothing shared shows: its translations live beside
+    its script (app_pages/<page>.toml), so a new page brings its own."""
+    shared, pages = shared_texts(), {p.name: page_texts(p) for p in nav.PAGES}
+    return {
+        name: texts - shared - set().union(*(o for other, o in pages.items() if other != name))
+        for name, texts in pages.items()
+    }
 
 
 def fields(template: str) -> list[tuple[str, str]]:
@@ -90,6 +118,34 @@ def test_every_shown_text_has_a_chinese_translation():
 def test_no_translation_is_left_over():
     unused = sorted(set(ZH) - shown_texts())
     assert not unused, f"translations of texts the app no longer shows (English changed?): {unused[:3]}"
+
+
+def test_a_page_is_its_script_and_its_data_file():
+    """Every script in app_pages/ has its data file (menu record and own translations) and is in the
+    menu, in the order the files give; a data file with no script, or a script with none, fails here."""
+    scripts = {path.stem for path in (ROOT / "app_pages").glob("*.py")}
+    assert scripts == set(PAGE_FILES) == {p.name for p in nav.PAGES}
+    orders = [PAGE_FILES[p.name]["page"]["order"] for p in nav.PAGES]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders), orders
+    assert nav.PAGES[0].name == "overview"  # the default page, served at "/"
+
+
+def test_a_pages_own_texts_are_translated_beside_it_and_the_shared_ones_in_ui():
+    """The Chinese of a text only one page shows is in that page's file, and nowhere else: a new
+    page brings its translations with it, and ui/zh.toml keeps only what ui/, the charts or several
+    pages show."""
+    own = own_texts()
+    for name, data in PAGE_FILES.items():
+        assert set(data["zh"]) == own[name], {
+            "missing": sorted(own[name] - set(data["zh"]))[:3],
+            "not this page's own": sorted(set(data["zh"]) - own[name])[:3],
+        }
+
+
+def test_a_text_translated_in_two_places_is_refused():
+    assert merged({"a": {"x": "甲"}, "b": {"y": "乙"}}) == {"x": "甲", "y": "乙"}
+    with pytest.raises(ValueError, match="b translates texts translated elsewhere too: \\['x'\\]"):
+        merged({"a": {"x": "甲"}, "b": {"x": "乙"}})
 
 
 # Texts whose Chinese has no Chinese character, on purpose: names and formulas made only of the

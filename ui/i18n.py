@@ -1,7 +1,7 @@
 """English and Chinese (Simplified): picked in the sidebar or with ``?lang=zh`` in the URL.
 
 Text is written in English where it is used, wrapped in ``t()``; ``ZH`` maps each such English text
-to its Chinese (read from the data file ui/zh.toml), and a text missing from it shows in English
+to its Chinese (read from the data files ui/zh.toml and app_pages/<page>.toml), and a text missing shows in English
 (``tests/test_i18n.py`` lists every ``t("...")`` of the app and fails on a missing one). Templates take named values, filled in after
 translation: ``t("step {step} of {total}", step=3, total=10)``. Technical terms (BatchNorm, LayerNorm,
 batch, pad, token, ...) stay in English inside the Chinese: they are the words readers search for.
@@ -87,9 +87,32 @@ def _relabel():
             st.session_state[key] = value
 
 
-# English text -> Chinese (Simplified): data, in ui/zh.toml (tests/test_i18n.py checks that every shown
-# text is there, and nothing else).
-ZH: dict[str, str] = tomllib.loads((Path(__file__).with_name("zh.toml")).read_text(encoding="utf-8"))
+def _read(path: Path) -> dict:
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def merged(tables: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """One English -> Chinese table from several, by where each comes from; a text translated in
+    two places is refused (the two could differ, and only one would show)."""
+    out: dict[str, str] = {}
+    for where, table in tables.items():
+        if twice := sorted(set(out) & set(table)):
+            raise ValueError(f"{where} translates texts translated elsewhere too: {twice[:3]}")
+        out.update(table)
+    return out
+
+
+# Each page's data file (app_pages/<page>.toml), by page name: its menu record (``[page]``, read by
+# ui/nav.py) and the Chinese of the texts only that page shows (``[zh]``).
+PAGE_FILES = {f.stem: _read(f) for f in sorted((Path(__file__).parents[1] / "app_pages").glob("*.toml"))}
+
+# English text -> Chinese (Simplified): data, in ui/zh.toml (what ui/, the charts or several pages show)
+# and in the pages' files (tests/test_i18n.py checks that every shown text is in one of them, once,
+# and nothing else).
+ZH: dict[str, str] = merged(
+    {"ui/zh.toml": _read(Path(__file__).with_name("zh.toml"))}
+    | {f"app_pages/{name}.toml": data.get("zh", {}) for name, data in PAGE_FILES.items()}
+)
 
 # The names of the norms and the tasks, from their records (core/settings/norm_specs.py, core/settings/tasks.py): a new
 # norm or task brings its own translation.
