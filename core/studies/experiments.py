@@ -189,7 +189,8 @@ def probe_config(cfgs: Sequence[RunConfig]) -> RunConfig | None:
     return next((c for c in cfgs if c.lengths != "fixed"), None)
 
 
-def batch_size(cfgs: list[RunConfig], report: Reporter = QUIET) -> Frames:
+def summary_only(cfgs: list[RunConfig], report: Reporter = QUIET) -> Frames:
+    """The sweep's summary, one row per model per paired run (the batch-size and fixes pages)."""
     return {"summary": sweep(cfgs, report)}
 
 
@@ -234,10 +235,6 @@ def padding_cells(cfg: RunConfig, extras: dict) -> list[RunConfig]:
     if not (extras["lengths"] and extras["batching"]):
         raise ConfigError("sweep", "choose at least one length distribution and one batching")
     return padding_grid(cfg, extras["lengths"], extras["batching"], extras["seeds"])
-
-
-def fixes(cfgs: list[RunConfig], report: Reporter = QUIET) -> Frames:
-    return {"summary": sweep(cfgs, report)}
 
 
 PairedRun = Callable[[RunConfig, dict, Reporter], Frames]  # (cfg, extras, report) -> frames
@@ -305,7 +302,7 @@ EXPERIMENTS: dict[str, Experiment] = by_key(
         ),
         ("summary",),
         cells=batch_size_cells,
-        swept=batch_size,
+        swept=summary_only,
         title="{settings} · batch sizes {sizes} · {seeds} seed(s)",
         title_omit=("batch_size", "seed"),
     ),
@@ -349,7 +346,7 @@ EXPERIMENTS: dict[str, Experiment] = by_key(
         ),
         ("summary",),
         cells=fixes_cells,
-        swept=fixes,
+        swept=summary_only,
         title="{settings} · batch sizes {sizes} · {attentions} · {seeds} seed(s)",
         title_omit=("batch_size", "seed"),
     ),
