@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import charts
 from core.charts import PLACEMENT_LABELS
-from core.engine.data import CORPUS_ERRORS
+from core.engine.uploads import CORPUS_ERRORS
 from core.settings.config import NORM_LABELS
 from core.settings.norm_specs import NORM_SPECS
 from core.settings.tasks import TASKS

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from core.cli import main as cli
-from core.engine.data import parse_corpus, register_corpus
 from core.engine.report import Listen
 from core.engine.train import train_paired
+from core.engine.uploads import parse_corpus, register_corpus
 from core.settings.config import RunConfig
 from core.studies import experiments
 from core.studies.sweep import run_sweep, sweep_configs

@@ -10,23 +10,18 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.engine.data import (
-    BOS,
-    IGNORE,
+from core.engine.data import BOS, IGNORE, N_SPECIAL, PAD, BatchStream, eval_set
+from core.engine.train import train_paired
+from core.engine.uploads import (
     KEEP_ALL_CHARS,
     MIN_COUNT,
-    N_SPECIAL,
-    PAD,
     UPLOAD_MAX_BYTES,
     UPLOAD_MIN_CHARS,
-    BatchStream,
     CorpusError,
-    eval_set,
     get_corpus,
     parse_corpus,
     register_corpus,
 )
-from core.engine.train import train_paired
 from core.settings.config import ConfigError, RunConfig
 from core.settings.tasks import TASKS
 from tests.helpers import CHARTS

@@ -1,6 +1,6 @@
 """Your own text: the Live page's upload box.
 
-The file is read as UTF-8 text and nothing else (``core.engine.data.parse_corpus``: no pickle, no
+The file is read as UTF-8 text and nothing else (``core.engine.uploads.parse_corpus``: no pickle, no
 torch.load), registered for training under its content hash, and kept for the session. A form whose
 task is "your own text" trains on it: ``controls.config_form`` puts its key into the RunConfig, and
 the data layer finds the text by that key.
@@ -12,7 +12,7 @@ import re
 
 import streamlit as st
 
-from core.engine.data import (
+from core.engine.uploads import (
     CORPUS_ERRORS,
     HELD_OUT_FRACTION,
     KEEP_ALL_CHARS,

@@ -27,7 +27,7 @@ PLACEMENTS = ("pre", "post")
 # prediction, 15% of real tokens hidden, every token sees every real token (an encoder, the
 # setting of the PowerNorm and TID papers)
 ATTENTIONS = ("causal", "bidirectional")
-CORPUS_KEY = "[0-9a-f]{16}"  # core.engine.data.Corpus.key: the first 16 hex digits of the text's SHA-256
+CORPUS_KEY = "[0-9a-f]{16}"  # core.engine.uploads.Corpus.key: the first 16 hex digits of the text's SHA-256
 
 NORM_LABELS = {key: spec.labels["en"] for key, spec in NORM_SPECS.items()}
 
@@ -92,7 +92,7 @@ class RunConfig:
     eps: float = 1e-5  # as nn.LayerNorm / nn.BatchNorm1d
     seed: int = 0  # init weights and data order; same seed, same numbers
     diverge_grad_norm: float = 1e4  # a model whose grad norm exceeds this is marked diverged
-    corpus: str = ""  # task "upload" only: the key (content hash) of the text, see core.engine.data.register_corpus
+    corpus: str = ""  # task "upload" only: the key (content hash) of the text, see core.engine.uploads.register_corpus
     attention: str = "causal"  # causal (next token) | bidirectional (masked tokens, 15%), see ATTENTIONS
 
     def __post_init__(self):

@@ -13,7 +13,7 @@ task's words or characters. How ``core.engine.data`` draws a task's sentences is
 * ``lines`` (``shakespeare``, ``tangshi``): real text, one sentence per line or verse, BOS, the
   characters, EOS as the last target; the lengths are the text's own (``lengths="natural"``),
   lines of min_len - 1 .. max_len - 1 characters. Every tenth block of 100 lines is held out.
-* ``windows`` (``upload``): the visitor's own text (``core.engine.data.parse_corpus``): BOS and a window
+* ``windows`` (``upload``): the visitor's own text (``core.engine.uploads.parse_corpus``): BOS and a window
   of the text whose length comes from the config; the last 10% of the text is held out.
 """
 

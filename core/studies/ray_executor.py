@@ -19,8 +19,8 @@ from pathlib import Path
 
 import ray
 
-from core.engine.data import get_corpus
 from core.engine.train import RunResult
+from core.engine.uploads import get_corpus
 from core.settings.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]

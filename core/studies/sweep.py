@@ -12,11 +12,12 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 
-from core.engine.data import BatchStream, Corpus, register_corpus
+from core.engine.data import BatchStream
 from core.engine.metrics import GradNorms, loss_fn
 from core.engine.model import build_models
 from core.engine.report import QUIET, Listen, Reporter
 from core.engine.train import RunResult, train_paired
+from core.engine.uploads import Corpus, register_corpus
 from core.settings.config import EXECUTORS, MAX_SWEEP_RUNS, ConfigError, RunConfig, sweep_configs  # noqa: F401 (re-exported)
 
 
