@@ -12,8 +12,8 @@ import torch
 
 from core.cli import main as cli
 from core.engine.data import eval_set
-from core.engine.metrics import capture_norm
 from core.engine.model import build_models
+from core.engine.probes import capture_norm
 from core.settings.config import RunConfig, lengths_for
 from core.settings.tasks import BOS
 from core.studies.analysis import (

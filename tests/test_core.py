@@ -11,19 +11,16 @@ import torch
 import torch.nn.functional as F
 
 from core.engine.data import PAD, BatchStream, eval_set, sample_sentences, uniform_loss
-from core.engine.metrics import (
-    GradNorms,
-    Step,
+from core.engine.metrics import GradNorms, Step, loss_fn, step_metrics
+from core.engine.model import build_models
+from core.engine.probes import (
     batch_dependence,
     capture_norm,
-    loss_fn,
     pad_length_probe,
     per_token_stats,
     real_token_offset,
-    step_metrics,
     variance_split,
 )
-from core.engine.model import build_models
 from core.engine.report import Listen
 from core.engine.train import train_paired
 from core.settings.config import NORMS, ConfigError, RunConfig

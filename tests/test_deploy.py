@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from core.engine.data import IGNORE, BatchStream, eval_batches
-from core.engine.metrics import capture_norm, eval_loss, eval_loss_batch_stats_loop
+from core.engine.metrics import eval_loss, eval_loss_batch_stats_loop
 from core.engine.model import build_models
+from core.engine.probes import capture_norm
 from core.engine.train import train_paired
 from core.settings.config import RunConfig
 from core.settings.tasks import EOS

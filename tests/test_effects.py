@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.engine.data import BatchStream
-from core.engine.metrics import capture_norm, real_token_offset
+from core.engine.probes import capture_norm, real_token_offset
 from core.engine.train import train_paired
 from core.settings.config import RunConfig
 

@@ -13,9 +13,10 @@ import torch
 
 from core.cli import main as cli
 from core.engine.data import BOS, IGNORE, MASK_RATE, N_SPECIAL, PAD, BatchStream, eval_set, hide_tokens, mask_id
-from core.engine.metrics import batch_dependence, batch_stats_mode
+from core.engine.metrics import batch_stats_mode
 from core.engine.model import build_models
 from core.engine.norms import make_norm
+from core.engine.probes import batch_dependence
 from core.engine.train import train_paired
 from core.settings.config import NORMS, ConfigError, RunConfig
 from core.settings.norm_specs import NORM_SPECS

@@ -17,13 +17,13 @@ from core.cli import main as cli
 from core.engine.data import PAD, eval_set, vocab_of
 from core.engine.metrics import batch_stats_mode, loss_fn
 from core.engine.model import build_models
+from core.engine.probes import grad_batch_dependence
 from core.engine.train import train_paired
 from core.settings.config import RunConfig
 from core.settings.tasks import N_SPECIAL
 from core.studies.leak import (
     CHANNELS,
     channel_summary,
-    grad_batch_dependence,
     kl,
     probe_model,
     probed_batches,

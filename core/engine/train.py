@@ -21,15 +21,14 @@ from core.engine.metrics import (
     RUN_COLUMNS,
     GradNorms,
     Step,
-    batch_dependence,
     batch_stats_twin,
     eval_loss,
     eval_loss_batch_stats,
-    grad_batch_dependence,
     loss_fn,
     step_metrics,
 )
 from core.engine.model import TinyTransformer, build_models
+from core.engine.probes import batch_dependence, grad_batch_dependence
 from core.engine.report import QUIET, Progress, Reporter, Row
 from core.settings.config import RunConfig
 

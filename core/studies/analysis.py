@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from core.engine.data import IGNORE, PAD, Batch, eval_batches, eval_set
-from core.engine.metrics import (
+from core.engine.probes import (
     capture_norm,
     pad_length_probe,
     per_token_stats,

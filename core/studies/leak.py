@@ -26,10 +26,10 @@ reads every other and its own length, so (a) and (c) are no leak there; the prob
 
 The causality map is channel (a)'s measure for every (output i, changed input j), j <= i included.
 
-``grad_batch_dependence``: one held-out sentence in ``placements`` different batches, each time a
-training-mode forward and backward of its own loss on a copy of the model (the copy's state is
-thrown away): the relative spread of the parameter gradient, sqrt(mean_k ||g_k - g_mean||^2) /
-||g_mean||. A norm can have a batch-independent forward and a batch-dependent gradient.
+The gradient's probe (``core.engine.probes.grad_batch_dependence``): one held-out sentence in
+``placements`` different batches, each time a training-mode forward and backward of its own loss on
+a copy of the model (the copy's state is thrown away): the relative spread of the parameter
+gradient, sqrt(mean_k ||g_k - g_mean||^2) / ||g_mean||. A norm can have a batch-independent forward and a batch-dependent gradient.
 """
 
 from __future__ import annotations
@@ -38,14 +38,7 @@ import pandas as pd
 import torch
 
 from core.engine.data import PAD, Batch, eval_batches, eval_set, vocab_of
-from core.engine.metrics import (  # noqa: F401 (grad_batch_dependence: re-exported, the gradient's probe)
-    batch_layers,
-    batch_stats_mode,
-    eval_mode,
-    grad_batch_dependence,
-    loss_fn,
-    probe_placements,
-)
+from core.engine.metrics import batch_layers, batch_stats_mode, eval_mode
 from core.settings.config import RunConfig
 from core.settings.tasks import N_SPECIAL
 
