@@ -525,7 +525,7 @@ def run_benchmark(
         pts = [s for s in scaling if s["axis"] == axis]
         ref = next((s for s in pts if s["is_base"]), pts[0])
         for s in pts:
-            s["x_time"] = s["b_ms_per_step"] / ref["b_ms_per_step"]
+            s["x_time"] = s["b"]["ms_per_step"] / ref["b"]["ms_per_step"]
             s["x_flops"] = s["flops_per_paired_step"] / ref["flops_per_paired_step"]
             s["x_positions"] = s["positions_per_step"] / ref["positions_per_step"]
 
@@ -545,10 +545,7 @@ def _scaling_fields(row: dict) -> dict:
     return {
         "shape": row["shape"],
         "config_id": row["config_id"],
-        "b_ms_per_step": row["b"]["ms_per_step"],
-        "b_peak_fraction": row["b"]["peak_fraction"],
-        "b_spread": row["b"]["spread"],
-        "b_cores": row["b"]["cores"],
+        "b": {k: row["b"][k] for k in ("ms_per_step", "peak_fraction", "spread", "cores")},  # as in a size row
         "flops_per_paired_step": row["flops_per_paired_step"],
         "mean_padded_len": row["mean_padded_len"],
         "positions_per_step": cfg["batch_size"] * row["mean_padded_len"],
@@ -579,35 +576,48 @@ def machine_info(threads: int) -> dict:
 
 
 # ---------------------------------------------------------------- output
-# (header, cell) per column of the main table; a row is one size.
+# (header, cell) per column of a table. A side's figures ("a": the idiomatic loop, "b": the project's
+# trainer) have the same names in a size row and in a scaling point, so each is formatted once here.
+SIDE_FIGURES = {
+    "ms/step": lambda t: f"{t['ms_per_step']:.1f}",
+    "st/s": lambda t: f"{t['steps_per_s']:.2f}",
+    "%pk": lambda t: f"{100 * t['peak_fraction']:.2f}%",
+    "cores": lambda t: f"{t['cores']:.2f}",
+}
+
+
+def side_columns(figure: str, *sides: str) -> list[tuple[str, Callable[[dict], str]]]:
+    """One column per side of one figure of its timings: "a ms/step", "b ms/step"."""
+    return [(f"{side} {figure}", lambda r, side=side: SIDE_FIGURES[figure](r[side])) for side in sides]
+
+
+# The noisier side's spread (slowest / fastest repeat) of the sides a row has.
+SPREAD = ("spread", lambda r: f"{max(r[side]['spread'] for side in ('a', 'b') if side in r):.2f}")
+# The main table; a row is one size.
 SIZE_COLUMNS = [
     ("size", lambda r: r["label"]),
     ("config", lambda r: r["shape"]),
-    ("a ms/step", lambda r: f"{r['a']['ms_per_step']:.1f}"),
-    ("b ms/step", lambda r: f"{r['b']['ms_per_step']:.1f}"),
-    ("a st/s", lambda r: f"{r['a']['steps_per_s']:.2f}"),
-    ("b st/s", lambda r: f"{r['b']['steps_per_s']:.2f}"),
+    *side_columns("ms/step", "a", "b"),
+    *side_columns("st/s", "a", "b"),
     ("a/b", lambda r: f"{r['speedup_b_over_a']:.2f}"),
     ("data ms", lambda r: f"{r['a']['data_ms_per_step']:.2f}"),
-    ("a %pk", lambda r: f"{100 * r['a']['peak_fraction']:.2f}%"),
-    ("b %pk", lambda r: f"{100 * r['b']['peak_fraction']:.2f}%"),
-    ("a cores", lambda r: f"{r['a']['cores']:.2f}"),
-    ("b cores", lambda r: f"{r['b']['cores']:.2f}"),
-    ("spread", lambda r: f"{max(r['a']['spread'], r['b']['spread']):.2f}"),
+    *side_columns("%pk", "a", "b"),
+    *side_columns("cores", "a", "b"),
+    SPREAD,
 ]
-# The scaling table; a row is one point of one axis.
+# The scaling table; a row is one point of one axis, timed for (b) only.
 SCALING_COLUMNS = [
     ("axis", lambda s: s["axis"]),
     ("value", lambda s: str(s["value"])),
     ("config", lambda s: s["shape"]),
     ("mean T", lambda s: f"{s['mean_padded_len']:.1f}"),
-    ("b ms/step", lambda s: f"{s['b_ms_per_step']:.1f}"),
+    *side_columns("ms/step", "b"),
     ("x time", lambda s: f"{s['x_time']:.2f}"),
     ("x positions", lambda s: f"{s['x_positions']:.2f}"),
     ("x FLOPs", lambda s: f"{s['x_flops']:.2f}"),
-    ("b %pk", lambda s: f"{100 * s['b_peak_fraction']:.2f}%"),
-    ("b cores", lambda s: f"{s['b_cores']:.2f}"),
-    ("spread", lambda s: f"{s['b_spread']:.2f}"),
+    *side_columns("%pk", "b"),
+    *side_columns("cores", "b"),
+    SPREAD,
 ]
 
 
@@ -645,7 +655,7 @@ def format_report(result: dict) -> str:
     if meta["thread_changes_by_train_paired"]:
         notes.append(f"train_paired changed torch's thread count to {meta['thread_changes_by_train_paired']}; restored")
     spreads = [r[side]["spread"] for r in result["sizes"] for side in ("a", "b")]
-    spreads += [s["b_spread"] for s in result["scaling"]]
+    spreads += [s["b"]["spread"] for s in result["scaling"]]
     if max(spreads) > SPREAD_WARN:
         advice = "rerun when it is" + (
             ", or with --threads 1, which suffers far less" if meta["torch_threads"] > 1 else ""

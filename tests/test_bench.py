@@ -78,6 +78,8 @@ def test_benchmark_pairs_identical_batches_and_reports_every_column():
     scaling = result["scaling"]
     assert [(s["axis"], s["value"]) for s in scaling] == [("batch_size", 2), ("batch_size", 4)]
     assert scaling[1]["is_base"] and scaling[1]["x_time"] == 1.0 and scaling[1]["config_id"] == row["config_id"]
+    # the base point is the size row's own run: (b)'s figures under the same names as there
+    assert scaling[1]["b"] == {k: row["b"][k] for k in ("ms_per_step", "peak_fraction", "spread", "cores")}
     assert scaling[0]["x_flops"] < 1.0  # a smaller batch does less arithmetic
 
     report = format_report(result)
