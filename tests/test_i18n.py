@@ -125,9 +125,13 @@ def test_a_page_is_its_script_and_its_data_file():
     menu, in the order the files give; a data file with no script, or a script with none, fails here."""
     scripts = {path.stem for path in (ROOT / "app_pages").glob("*.py")}
     assert scripts == set(PAGE_FILES) == {p.name for p in nav.PAGES}
-    orders = [PAGE_FILES[p.name]["page"]["order"] for p in nav.PAGES]
-    assert orders == sorted(orders) and len(set(orders)) == len(orders), orders
     assert nav.PAGES[0].name == "overview"  # the default page, served at "/"
+    record = {"title": "T", "icon": ":material/home:", "blurb": "b", "intro": "i"}
+    files = {"a": {"page": record | {"order": 2}}, "b": {"page": record | {"order": 1}}}
+    assert [p.path for p in nav.pages(files)] == ["app_pages/b.py", "app_pages/a.py"]  # by place, not name
+    files["a"]["page"]["order"] = 1
+    with pytest.raises(ValueError, match="two pages share a place in the menu"):
+        nav.pages(files)
 
 
 def test_a_pages_own_texts_are_translated_beside_it_and_the_shared_ones_in_ui():

@@ -1,8 +1,9 @@
 """English and Chinese (Simplified): picked in the sidebar or with ``?lang=zh`` in the URL.
 
 Text is written in English where it is used, wrapped in ``t()``; ``ZH`` maps each such English text
-to its Chinese (read from the data files ui/zh.toml and app_pages/<page>.toml), and a text missing shows in English
-(``tests/test_i18n.py`` lists every ``t("...")`` of the app and fails on a missing one). Templates take named values, filled in after
+to its Chinese (read from the data files ui/zh.toml and app_pages/<page>.toml, and from the norm and
+task records), and a text missing from it shows in English (``tests/test_i18n.py`` lists every
+``t("...")`` of the app and fails on a missing one). Templates take named values, filled in after
 translation: ``t("step {step} of {total}", step=3, total=10)``. Technical terms (BatchNorm, LayerNorm,
 batch, pad, token, ...) stay in English inside the Chinese: they are the words readers search for.
 Charts are built in English (core/charts/) and translated when drawn (``ui.show.localized``: titles,
@@ -106,17 +107,20 @@ def merged(tables: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
 # ui/nav.py) and the Chinese of the texts only that page shows (``[zh]``).
 PAGE_FILES = {f.stem: _read(f) for f in sorted((Path(__file__).parents[1] / "app_pages").glob("*.toml"))}
 
-# English text -> Chinese (Simplified): data, in ui/zh.toml (what ui/, the charts or several pages show)
-# and in the pages' files (tests/test_i18n.py checks that every shown text is in one of them, once,
-# and nothing else).
+# The names of the norms and the tasks, from their records (core/settings/norm_specs.py,
+# core/settings/tasks.py): a new norm or task brings its own translation.
+RECORDS = (
+    {rec.labels["en"]: rec.labels["zh"] for rec in [*NORM_SPECS.values(), *TASKS.values()]}
+    | {spec.short["en"]: spec.short["zh"] for spec in NORM_SPECS.values()}
+    | {task.names["en"]: task.names["zh"] for task in TASKS.values()}
+    | {task.about["en"]: task.about["zh"] for task in TASKS.values()}
+)
+
+# English text -> Chinese (Simplified): data, in ui/zh.toml (what ui/, the charts or several pages
+# show) and in the pages' files, and the records' names (tests/test_i18n.py checks that every shown
+# text is in one of them, once, and nothing else).
 ZH: dict[str, str] = merged(
     {"ui/zh.toml": _read(Path(__file__).with_name("zh.toml"))}
     | {f"app_pages/{name}.toml": data.get("zh", {}) for name, data in PAGE_FILES.items()}
+    | {"the norm and task records": RECORDS}
 )
-
-# The names of the norms and the tasks, from their records (core/settings/norm_specs.py, core/settings/tasks.py): a new
-# norm or task brings its own translation.
-ZH.update({rec.labels["en"]: rec.labels["zh"] for rec in [*NORM_SPECS.values(), *TASKS.values()]})
-ZH.update({spec.short["en"]: spec.short["zh"] for spec in NORM_SPECS.values()})
-ZH.update({task.names["en"]: task.names["zh"] for task in TASKS.values()})
-ZH.update({task.about["en"]: task.about["zh"] for task in TASKS.values()})

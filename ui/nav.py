@@ -43,8 +43,10 @@ class PageInfo:
             st.caption(t(self.intro))
 
 
-def _pages() -> list[PageInfo]:
-    records = {name: data["page"] for name, data in PAGE_FILES.items()}
+def pages(files: dict[str, dict]) -> list[PageInfo]:
+    """The menu from the pages' data files (by page name), in the order their ``[page]`` tables give;
+    two pages in one place are refused."""
+    records = {name: data["page"] for name, data in files.items()}
     orders = sorted(r["order"] for r in records.values())
     if orders != sorted(set(orders)):
         raise ValueError(f"two pages share a place in the menu: {orders}")
@@ -54,4 +56,4 @@ def _pages() -> list[PageInfo]:
     ]
 
 
-PAGES = _pages()
+PAGES = pages(PAGE_FILES)

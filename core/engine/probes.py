@@ -1,7 +1,7 @@
 """Probes of a trained model: how one held-out sentence's logits and gradient change with the
 batch around it (the batch-dependence probes), how far real tokens move when a batch gets more
 pads, and what a norm layer does to each token (its input and output captured, per-token
-statistics, the share of a channel's variance between positions and sentences)."""
+statistics, and each channel's variance over real tokens split within and between sentences)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ The causality map is channel (a)'s measure for every (output i, changed input j)
 The gradient's probe (``core.engine.probes.grad_batch_dependence``): one held-out sentence in
 ``placements`` different batches, each time a training-mode forward and backward of its own loss on
 a copy of the model (the copy's state is thrown away): the relative spread of the parameter
-gradient, sqrt(mean_k ||g_k - g_mean||^2) / ||g_mean||. A norm can have a batch-independent forward and a batch-dependent gradient.
+gradient, sqrt(mean_k ||g_k - g_mean||^2) / ||g_mean||. A norm can have a batch-independent forward
+and a batch-dependent gradient.
 """
 
 from __future__ import annotations
